@@ -1,0 +1,54 @@
+/**
+ * The guest byte stream of an image: every byte from 0 to the virtual size, unallocated runs filled with zeros.
+ * To a file, zero runs become holes instead (a sparse file), so a 2 TiB sparse image costs what it holds.
+ */
+import { open } from 'node:fs/promises';
+import { DiskError } from './errors.js';
+import type { DiskImage, Extent } from './image/types.js';
+import { Limits } from './limits.js';
+
+const ZEROS = new Uint8Array(Limits.dataChunk);
+
+/** Every guest byte in order, as chunks of at most Limits.dataChunk. */
+export async function* guestBytes(image: DiskImage): AsyncGenerator<Uint8Array> {
+  let position = 0;
+  for await (const extent of image.extents()) {
+    yield* zeroRun(extent.offset - position);
+    if (extent.data === undefined) yield* zeroRun(extent.length);
+    else yield extent.data;
+    position = extent.offset + extent.length;
+  }
+  if (image.virtualSize !== undefined) yield* zeroRun(image.virtualSize - position);
+}
+
+function* zeroRun(length: number): Generator<Uint8Array> {
+  for (let left = length; left > 0; left -= ZEROS.length) yield ZEROS.subarray(0, Math.min(left, ZEROS.length));
+}
+
+/** Writes the guest bytes to a file, leaving holes for unallocated and zero runs. Returns the bytes of data written. */
+export async function writeGuestFile(image: DiskImage, path: string): Promise<number> {
+  const file = await open(path, 'w').catch((error: unknown) => {
+    throw new DiskError('IO_ERROR', `cannot write: ${(error as Error).message}`, { file: path, cause: error });
+  });
+  let written = 0;
+  let end = 0;
+  try {
+    for await (const extent of image.extents()) {
+      if (extent.data !== undefined) written += await writeExtent(file, extent);
+      end = extent.offset + extent.length;
+    }
+    await file.truncate(image.virtualSize ?? end);
+  } finally {
+    await file.close();
+  }
+  return written;
+}
+
+async function writeExtent(file: Awaited<ReturnType<typeof open>>, extent: Extent & { data: Uint8Array }) {
+  let done = 0;
+  while (done < extent.length) {
+    const { bytesWritten } = await file.write(extent.data, done, extent.length - done, extent.offset + done);
+    done += bytesWritten;
+  }
+  return done;
+}

@@ -1,0 +1,113 @@
+/**
+ * Every failure diskport reports is a DiskError with a stable `code`. Callers and tests match on the code,
+ * never on the message. The table below is the single list of codes; README.md documents the same list.
+ */
+
+/** Exit statuses of the CLI, by kind of failure. */
+export const ExitStatus = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  io: 3,
+  invalid: 4,
+  unsupported: 5,
+} as const;
+export type ExitKind = keyof typeof ExitStatus;
+
+/** Stable error codes, each with the kind of failure it is (which fixes the CLI exit status). */
+export const ErrorCodes = {
+  USAGE: 'usage',
+  FILE_NOT_FOUND: 'io',
+  IO_ERROR: 'io',
+  EMPTY_IMAGE: 'invalid',
+  TRUNCATED: 'invalid',
+  BAD_MAGIC: 'invalid',
+  BAD_CHECKSUM: 'invalid',
+  BAD_HEADER: 'invalid',
+  BAD_DESCRIPTOR: 'invalid',
+  OFFSET_OUT_OF_RANGE: 'invalid',
+  LIMIT_EXCEEDED: 'invalid',
+  CORRUPT_DATA: 'invalid',
+  EXTENT_MISSING: 'io',
+  PATH_OUTSIDE_FOLDER: 'invalid',
+  BACKWARD_READ: 'unsupported',
+  NOT_SEEKABLE: 'unsupported',
+  UNSUPPORTED_VERSION: 'unsupported',
+  UNSUPPORTED_FEATURE: 'unsupported',
+  PARENT_REQUIRED: 'unsupported',
+  VHDX_LOG_NOT_EMPTY: 'unsupported',
+  QCOW2_ENCRYPTED: 'unsupported',
+  QCOW2_EXTERNAL_DATA_FILE: 'unsupported',
+  QCOW2_BACKING_FILE: 'unsupported',
+  INTERNAL: 'internal',
+} as const satisfies Record<string, ExitKind>;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface DiskErrorDetails {
+  /** The file (or source name) the problem was found in. */
+  file?: string;
+  /** The format whose reader found it. */
+  format?: string;
+  /** Byte offset in the file where the offending structure or field lives. */
+  offset?: number;
+  /** The structure field at fault, e.g. `footer.checksum`. */
+  field?: string;
+  cause?: unknown;
+}
+
+export class DiskError extends Error {
+  readonly code: ErrorCode;
+  readonly file: string | undefined;
+  readonly format: string | undefined;
+  readonly offset: number | undefined;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, details: DiskErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'DiskError';
+    this.code = code;
+    this.file = details.file;
+    this.format = details.format;
+    this.offset = details.offset;
+    this.field = details.field;
+  }
+
+  get exitStatus(): number {
+    return ExitStatus[ErrorCodes[this.code]];
+  }
+
+  /** One plain line: where, what. */
+  describe(): string {
+    const where = [
+      this.file,
+      this.offset === undefined ? undefined : `offset ${this.offset}`,
+      this.field,
+    ].filter((part) => part !== undefined);
+    return where.length > 0 ? `${where.join(', ')}: ${this.message}` : this.message;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.file === undefined ? {} : { file: this.file }),
+      ...(this.format === undefined ? {} : { format: this.format }),
+      ...(this.offset === undefined ? {} : { offset: this.offset }),
+      ...(this.field === undefined ? {} : { field: this.field }),
+    };
+  }
+}
+
+export function isDiskError(error: unknown): error is DiskError {
+  return error instanceof DiskError;
+}
+
+/** Adds the file name to a DiskError that lacks one; turns anything else into INTERNAL. */
+export function asDiskError(error: unknown, file?: string): DiskError {
+  if (error instanceof DiskError) {
+    if (error.file !== undefined || file === undefined) return error;
+    return new DiskError(error.code, error.message, { ...error, file, cause: error.cause });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new DiskError('INTERNAL', `unexpected failure: ${message}`, { file, cause: error });
+}

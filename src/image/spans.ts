@@ -1,0 +1,140 @@
+/**
+ * The shared read engine. A format describes its allocation as a `map(offset) -> Span` function; this module
+ * turns that into the DiskImage extent iterator (coalescing contiguous reads, bounded read-ahead) and random
+ * reads. Formats differ in how they find a block, never in how bytes are then fetched.
+ */
+import { DiskError } from '../errors.js';
+import { Limits } from '../limits.js';
+import type { ByteSource } from '../source/types.js';
+import type { Extent } from './types.js';
+
+/** A compressed unit (VMDK grain, qcow2 cluster): loaded whole, then sliced. `key` identifies it for caching. */
+export interface CompressedUnit {
+  readonly key: number;
+  /** Guest offset where the unit's decompressed bytes start. */
+  readonly guestOffset: number;
+  /** Returns exactly the unit's decompressed bytes or throws CORRUPT_DATA. */
+  load(): Promise<Uint8Array>;
+}
+
+/** What lies at a guest offset, and for how many bytes. */
+export type Span =
+  | { readonly kind: 'unallocated'; readonly length: number }
+  | { readonly kind: 'zero'; readonly length: number }
+  | { readonly kind: 'data'; readonly length: number; readonly source: ByteSource; readonly hostOffset: number }
+  | { readonly kind: 'compressed'; readonly length: number; readonly unit: CompressedUnit };
+
+/** Returns the span starting at `offset` (length > 0; it may run past the end of the disk, callers clamp). */
+export type MapFunction = (offset: number) => Promise<Span>;
+
+export interface SpanEngineOptions {
+  /** Reads and decompressions in flight at once while iterating (1 for forward-only sources). */
+  readAhead?: number;
+}
+
+type Piece =
+  | { readonly offset: number; readonly length: number; readonly zero: true }
+  | { readonly offset: number; readonly length: number; readonly fetch: () => Promise<Uint8Array> };
+
+export class SpanEngine {
+  private cachedUnit: { key: number; bytes: Uint8Array } | undefined;
+  private readonly readAhead: number;
+
+  constructor(
+    private readonly map: MapFunction,
+    private readonly virtualSize: number,
+    options: SpanEngineOptions = {},
+  ) {
+    this.readAhead = Math.max(1, options.readAhead ?? 8);
+  }
+
+  /** Allocated extents in guest order, with up to `readAhead` fetches in flight. */
+  async *extents(): AsyncGenerator<Extent> {
+    const window: { piece: Piece; bytes: Promise<Uint8Array> | undefined }[] = [];
+    for await (const piece of this.pieces()) {
+      const bytes = 'fetch' in piece ? piece.fetch() : undefined;
+      bytes?.catch(() => undefined); // awaited below, in order; this only silences early rejections
+      window.push({ piece, bytes });
+      if (window.length >= this.readAhead) yield await settle(window.shift()!);
+    }
+    while (window.length > 0) yield await settle(window.shift()!);
+  }
+
+  /** Walks the map from 0 to virtualSize, merging contiguous data spans into reads of up to dataChunk bytes. */
+  private async *pieces(): AsyncGenerator<Piece> {
+    let run: { offset: number; length: number; source: ByteSource; hostOffset: number } | undefined;
+    const flush = function* (): Generator<Piece> {
+      if (run === undefined) return;
+      const { offset, length, source, hostOffset } = run;
+      run = undefined;
+      yield { offset, length, fetch: () => source.read(hostOffset, length) };
+    };
+    let offset = 0;
+    while (offset < this.virtualSize) {
+      const span = await this.map(offset);
+      const length = Math.min(span.length, this.virtualSize - offset);
+      if (!(length > 0)) throw new DiskError('INTERNAL', `allocation map returned an empty span at ${offset}`);
+      if (span.kind === 'data') {
+        for (let done = 0; done < length; ) {
+          const hostOffset = span.hostOffset + done;
+          const canExtend =
+            run !== undefined && run.source === span.source && run.hostOffset + run.length === hostOffset &&
+            run.offset + run.length === offset + done && run.length < Limits.dataChunk;
+          if (!canExtend) {
+            yield* flush();
+            run = { offset: offset + done, length: 0, source: span.source, hostOffset };
+          }
+          const take = Math.min(length - done, Limits.dataChunk - run!.length);
+          run!.length += take;
+          done += take;
+        }
+      } else {
+        yield* flush();
+        if (span.kind === 'zero') yield { offset, length, zero: true };
+        if (span.kind === 'compressed') {
+          const { unit } = span;
+          const skip = offset - unit.guestOffset;
+          yield { offset, length, fetch: async () => (await unit.load()).subarray(skip, skip + length) };
+        }
+      }
+      offset += length;
+    }
+    yield* flush();
+  }
+
+  /** Random read of guest bytes. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (length > Limits.maxRead) {
+      throw new DiskError('LIMIT_EXCEEDED', `read of ${length} bytes exceeds the maximum of ${Limits.maxRead}`);
+    }
+    if (offset < 0 || offset + length > this.virtualSize) {
+      throw new DiskError('TRUNCATED', `guest bytes ${offset}..${offset + length} lie past the disk's end (${this.virtualSize})`);
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const span = await this.map(offset + done);
+      const take = Math.min(span.length, length - done);
+      if (!(take > 0)) throw new DiskError('INTERNAL', `allocation map returned an empty span at ${offset + done}`);
+      if (span.kind === 'data') out.set(await span.source.read(span.hostOffset, take), done);
+      if (span.kind === 'compressed') {
+        const unit = await this.loadCached(span.unit);
+        const skip = offset + done - span.unit.guestOffset;
+        out.set(unit.subarray(skip, skip + take), done);
+      }
+      done += take;
+    }
+    return out;
+  }
+
+  private async loadCached(unit: CompressedUnit): Promise<Uint8Array> {
+    if (this.cachedUnit?.key !== unit.key) this.cachedUnit = { key: unit.key, bytes: await unit.load() };
+    return this.cachedUnit.bytes;
+  }
+}
+
+async function settle(entry: { piece: Piece; bytes: Promise<Uint8Array> | undefined }): Promise<Extent> {
+  const { piece, bytes } = entry;
+  if (bytes === undefined) return { offset: piece.offset, length: piece.length, zero: true };
+  return { offset: piece.offset, length: piece.length, data: await bytes };
+}

@@ -1,0 +1,47 @@
+import { asDiskError } from './errors.js';
+import type { FormatName } from './image/types.js';
+import { openImage, type OpenImageOptions } from './open.js';
+import { ForwardSource } from './source/forward.js';
+import type { ByteSource } from './source/types.js';
+
+export interface InspectReport {
+  file: string;
+  format: FormatName;
+  subformat: string | null;
+  /** Guest-visible size in bytes (what `qemu-img info` calls virtual-size). */
+  virtualSize: number;
+  /** Guest bytes backed by data in the file, where the format's tables tell; null otherwise. */
+  allocatedSize: number | null;
+  /** Size of the file itself; null for a pipe. */
+  fileSize: number | null;
+  /** Whether the image was read from a random-access source. */
+  randomAccess: boolean;
+  /** Bytes diskport read from the file to produce this report. */
+  bytesRead: number;
+  /** Format-specific facts (cluster size, creator, extents, ...). */
+  details: Record<string, unknown>;
+}
+
+/** Says what an image is, reading only its metadata (a RAW pipe of unknown length is read to its end). */
+export async function inspect(input: string | ByteSource, options: OpenImageOptions = {}): Promise<InspectReport> {
+  const image = await openImage(input, options);
+  const { source } = image;
+  try {
+    const virtualSize = image.virtualSize ?? (await (source as ForwardSource).drain());
+    return {
+      file: source.name,
+      format: image.format,
+      subformat: image.subformat,
+      virtualSize,
+      allocatedSize: image.allocatedSize ?? null,
+      fileSize: source.size ?? null,
+      randomAccess: image.randomAccess,
+      bytesRead: source.bytesRead,
+      details: { ...image.details },
+    };
+  } catch (error) {
+    throw asDiskError(error, source.name);
+  } finally {
+    await image.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,105 @@
+import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { DiskError } from '../errors.js';
+import { Limits } from '../limits.js';
+import type { ByteSource } from './types.js';
+
+export interface FileSourceOptions {
+  /** Lets sibling() open files outside this file's folder (VMDK extents named by absolute or ../ paths). */
+  allowOutsideFolder?: boolean;
+}
+
+/** A random-access source over a regular file (or block device). */
+export class FileSource implements ByteSource {
+  readonly seekable = true;
+  bytesRead = 0;
+
+  private constructor(
+    readonly name: string,
+    private readonly path: string,
+    private readonly handle: FileHandle,
+    readonly size: number,
+    private readonly options: FileSourceOptions,
+  ) {}
+
+  /** `displayName` replaces the path in messages (stdin opened as /dev/stdin is reported as `-`). */
+  static async open(path: string, options: FileSourceOptions = {}, displayName = path): Promise<FileSource> {
+    let handle: FileHandle;
+    try {
+      handle = await openFile(path, 'r');
+    } catch (error) {
+      throw ioError(path, error);
+    }
+    try {
+      const stat = await handle.stat();
+      if (stat.isDirectory()) throw new DiskError('IO_ERROR', 'is a directory, not an image file', { file: path });
+      return new FileSource(displayName, path, handle, stat.size, options);
+    } catch (error) {
+      await handle.close();
+      throw error instanceof DiskError ? error : ioError(path, error);
+    }
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (length > Limits.maxRead) {
+      throw new DiskError('LIMIT_EXCEEDED', `read of ${length} bytes exceeds the maximum of ${Limits.maxRead}`, {
+        file: this.name,
+        offset,
+      });
+    }
+    if (offset < 0 || offset + length > this.size) {
+      throw new DiskError('TRUNCATED', `needs bytes ${offset}..${offset + length} but the file is ${this.size} bytes`, {
+        file: this.name,
+        offset,
+      });
+    }
+    const buffer = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
+      if (bytesRead === 0) {
+        throw new DiskError('TRUNCATED', `file ended at ${offset + done} while reading ${length} bytes`, {
+          file: this.name,
+          offset: offset + done,
+        });
+      }
+      done += bytesRead;
+    }
+    this.bytesRead += length;
+    return buffer;
+  }
+
+  readonly sibling = async (relativePath: string): Promise<ByteSource> => {
+    const folder = dirname(resolve(this.path));
+    const target = resolve(folder, relativePath);
+    const inside = relative(folder, target);
+    if (!this.options.allowOutsideFolder && (isAbsolute(relativePath) || inside.startsWith('..') || isAbsolute(inside))) {
+      throw new DiskError(
+        'PATH_OUTSIDE_FOLDER',
+        `refers to ${JSON.stringify(relativePath)}, outside the image's folder (allow it explicitly to follow it)`,
+        { file: this.name },
+      );
+    }
+    try {
+      return await FileSource.open(target, this.options);
+    } catch (error) {
+      if (error instanceof DiskError && error.code === 'FILE_NOT_FOUND') {
+        throw new DiskError('EXTENT_MISSING', `refers to ${JSON.stringify(relativePath)}, which does not exist`, {
+          file: this.name,
+        });
+      }
+      throw error;
+    }
+  };
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+function ioError(path: string, error: unknown): DiskError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new DiskError('FILE_NOT_FOUND', 'no such file', { file: path });
+  const message = error instanceof Error ? error.message : String(error);
+  return new DiskError('IO_ERROR', `cannot read: ${message}`, { file: path, cause: error });
+}
