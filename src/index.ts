@@ -6,4 +6,5 @@ export { DiskError, ErrorCodes, ExitStatus, isDiskError, type ErrorCode } from '
 export { Limits } from './limits.js';
 export { FORMATS, FORMAT_NAMES } from './formats/index.js';
 export { openSource, FileSource, ForwardSource, type ByteSource } from './source/open.js';
+export { MemorySource } from './source/memory.js';
 export type { DiskImage, DiskFormat, Extent, FormatName, OpenOptions, Probe } from './image/types.js';

@@ -1,0 +1,93 @@
+/** Shared test helpers: the fixture manifest, qemu-img as the oracle, and a seeded byte-flipper. */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { guestBytes } from '../src/cat.js';
+import { DiskError } from '../src/errors.js';
+import type { DiskImage } from '../src/image/types.js';
+
+export const FIXTURES = join(import.meta.dirname, 'images', 'out');
+
+export interface ManifestEntry {
+  file: string;
+  format: 'raw' | 'vmdk' | 'vhd' | 'vhdx' | 'qcow2';
+  subformat: string | null;
+  virtualSize: number;
+  qemuFormat: string;
+  error?: string;
+  note?: string;
+}
+
+export const manifest: ManifestEntry[] = JSON.parse(
+  readFileSync(join(import.meta.dirname, 'images', 'manifest.json'), 'utf8'),
+).images;
+
+export function fixture(name: string): string {
+  return join(FIXTURES, name);
+}
+
+/** sha256 of what `qemu-img convert -O raw` makes of the file: the oracle for guest content. */
+export function qemuRawHash(path: string, qemuFormat: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'diskport-qemu-'));
+  try {
+    const out = join(dir, 'out.raw');
+    execFileSync('qemu-img', ['convert', '-f', qemuFormat, '-O', 'raw', path, out]);
+    return sha256File(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function sha256File(path: string): string {
+  return execFileSync('sha256sum', [path], { encoding: 'utf8' }).split(' ')[0]!;
+}
+
+/** sha256 of the guest bytes our reader produces. */
+export async function guestHash(image: DiskImage): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of guestBytes(image)) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+/** Expects `work` to reject with a DiskError of the given code; returns the error. */
+export async function expectDiskError(work: Promise<unknown>, code: string): Promise<DiskError> {
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, `expected ${code}`).toBeInstanceOf(DiskError);
+  expect((error as DiskError).code).toBe(code);
+  return error as DiskError;
+}
+
+/** A deterministic generator (xorshift32) for mutation tests. */
+export function seeded(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state;
+  };
+}
+
+/**
+ * Returns a copy of `bytes` with 1-4 damaged bytes inside the given regions ([start, end) pairs): random values,
+ * all-ones, or zero, which is what hostile headers look like (huge counts, offsets past the end, no magic).
+ */
+export function mutate(bytes: Uint8Array, random: () => number, regions: [number, number][]): Uint8Array {
+  const copy = bytes.slice();
+  const flips = 1 + (random() % 4);
+  for (let i = 0; i < flips; i++) {
+    const [start, end] = regions[random() % regions.length]!;
+    const at = start + (random() % Math.max(1, Math.min(end, copy.length) - start));
+    const style = random() % 3;
+    copy[at] = style === 0 ? random() & 0xff : style === 1 ? 0xff : 0;
+  }
+  return copy;
+}
