@@ -33,8 +33,16 @@ export interface SpanEngineOptions {
 }
 
 type Piece =
-  | { readonly offset: number; readonly length: number; readonly zero: true }
-  | { readonly offset: number; readonly length: number; readonly fetch: () => Promise<Uint8Array> };
+  | { readonly kind: 'zero'; readonly offset: number; readonly length: number }
+  | { readonly kind: 'data'; readonly offset: number; readonly length: number; readonly source: ByteSource; readonly hostOffset: number }
+  | { readonly kind: 'unit'; readonly offset: number; readonly length: number; readonly unit: CompressedUnit };
+
+interface InFlight {
+  readonly piece: Piece;
+  readonly bytes: Promise<Uint8Array> | undefined;
+  /** The pooled buffer the bytes were read into, returned to the pool once the consumer moves on. */
+  readonly buffer: Uint8Array | undefined;
+}
 
 export class SpanEngine {
   private cachedUnit: { key: number; bytes: Uint8Array } | undefined;
@@ -48,16 +56,38 @@ export class SpanEngine {
     this.readAhead = Math.max(1, options.readAhead ?? 8);
   }
 
-  /** Allocated extents in guest order, with up to `readAhead` fetches in flight. */
+  /**
+   * Allocated extents in guest order, with up to `readAhead` fetches in flight. Data read from the file lands in
+   * a small pool of reused buffers (fresh multi-MiB buffers per read cost more than the read): an extent's `data`
+   * is valid until the iterator is advanced; a consumer that keeps it must copy it.
+   */
   async *extents(): AsyncGenerator<Extent> {
-    const window: { piece: Piece; bytes: Promise<Uint8Array> | undefined }[] = [];
+    const pool: Uint8Array[] = [];
+    const window: InFlight[] = [];
+    const start = (piece: Piece): InFlight => {
+      if (piece.kind === 'zero') return { piece, bytes: undefined, buffer: undefined };
+      if (piece.kind === 'unit') {
+        const skip = piece.offset - piece.unit.guestOffset;
+        return { piece, bytes: piece.unit.load().then((bytes) => bytes.subarray(skip, skip + piece.length)), buffer: undefined };
+      }
+      const buffer = pool.pop() ?? Buffer.allocUnsafe(Limits.dataChunk);
+      const target = buffer.subarray(0, piece.length);
+      return { piece, bytes: piece.source.readInto(piece.hostOffset, target).then(() => target), buffer };
+    };
+    const next = async function* (): AsyncGenerator<Extent> {
+      const entry = window.shift()!;
+      const { piece } = entry;
+      if (entry.bytes === undefined) yield { offset: piece.offset, length: piece.length, zero: true };
+      else yield { offset: piece.offset, length: piece.length, data: await entry.bytes };
+      if (entry.buffer !== undefined) pool.push(entry.buffer);
+    };
     for await (const piece of this.pieces()) {
-      const bytes = 'fetch' in piece ? piece.fetch() : undefined;
-      bytes?.catch(() => undefined); // awaited below, in order; this only silences early rejections
-      window.push({ piece, bytes });
-      if (window.length >= this.readAhead) yield await settle(window.shift()!);
+      const entry = start(piece);
+      entry.bytes?.catch(() => undefined); // awaited below, in order; this only silences early rejections
+      window.push(entry);
+      if (window.length >= this.readAhead) yield* next();
     }
-    while (window.length > 0) yield await settle(window.shift()!);
+    while (window.length > 0) yield* next();
   }
 
   /** Walks the map from 0 to virtualSize, merging contiguous data spans into reads of up to dataChunk bytes. */
@@ -65,9 +95,8 @@ export class SpanEngine {
     let run: { offset: number; length: number; source: ByteSource; hostOffset: number } | undefined;
     const flush = function* (): Generator<Piece> {
       if (run === undefined) return;
-      const { offset, length, source, hostOffset } = run;
+      yield { kind: 'data', ...run };
       run = undefined;
-      yield { offset, length, fetch: () => source.read(hostOffset, length) };
     };
     let offset = 0;
     while (offset < this.virtualSize) {
@@ -90,12 +119,8 @@ export class SpanEngine {
         }
       } else {
         yield* flush();
-        if (span.kind === 'zero') yield { offset, length, zero: true };
-        if (span.kind === 'compressed') {
-          const { unit } = span;
-          const skip = offset - unit.guestOffset;
-          yield { offset, length, fetch: async () => (await unit.load()).subarray(skip, skip + length) };
-        }
+        if (span.kind === 'zero') yield { kind: 'zero', offset, length };
+        if (span.kind === 'compressed') yield { kind: 'unit', offset, length, unit: span.unit };
       }
       offset += length;
     }
@@ -131,10 +156,4 @@ export class SpanEngine {
     if (this.cachedUnit?.key !== unit.key) this.cachedUnit = { key: unit.key, bytes: await unit.load() };
     return this.cachedUnit.bytes;
   }
-}
-
-async function settle(entry: { piece: Piece; bytes: Promise<Uint8Array> | undefined }): Promise<Extent> {
-  const { piece, bytes } = entry;
-  if (bytes === undefined) return { offset: piece.offset, length: piece.length, zero: true };
-  return { offset: piece.offset, length: piece.length, data: await bytes };
 }

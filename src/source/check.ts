@@ -41,3 +41,13 @@ export async function readChecked(
   checkRange(source, offset, length, context);
   return source.read(offset, length);
 }
+
+/** The cap every source applies to a single read, whatever asked for it. */
+export function checkReadLength(name: string, offset: number, length: number): void {
+  if (length > Limits.maxRead) {
+    throw new DiskError('LIMIT_EXCEEDED', `read of ${length} bytes exceeds the maximum of ${Limits.maxRead}`, {
+      file: name,
+      offset,
+    });
+  }
+}

@@ -1,7 +1,7 @@
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { DiskError } from '../errors.js';
-import { Limits } from '../limits.js';
+import { checkReadLength } from './check.js';
 import type { ByteSource } from './types.js';
 
 export interface FileSourceOptions {
@@ -41,22 +41,24 @@ export class FileSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (length > Limits.maxRead) {
-      throw new DiskError('LIMIT_EXCEEDED', `read of ${length} bytes exceeds the maximum of ${Limits.maxRead}`, {
-        file: this.name,
-        offset,
-      });
-    }
+    checkReadLength(this.name, offset, length);
+    const buffer = Buffer.allocUnsafe(length);
+    await this.readInto(offset, buffer);
+    return buffer;
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    const length = target.length;
+    checkReadLength(this.name, offset, length);
     if (offset < 0 || offset + length > this.size) {
       throw new DiskError('TRUNCATED', `needs bytes ${offset}..${offset + length} but the file is ${this.size} bytes`, {
         file: this.name,
         offset,
       });
     }
-    const buffer = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
+      const { bytesRead } = await this.handle.read(target, done, length - done, offset + done);
       if (bytesRead === 0) {
         throw new DiskError('TRUNCATED', `file ended at ${offset + done} while reading ${length} bytes`, {
           file: this.name,
@@ -66,7 +68,6 @@ export class FileSource implements ByteSource {
       done += bytesRead;
     }
     this.bytesRead += length;
-    return buffer;
   }
 
   readonly sibling = async (relativePath: string): Promise<ByteSource> => {

@@ -1,5 +1,6 @@
 import { DiskError } from '../errors.js';
 import { Limits } from '../limits.js';
+import { checkReadLength } from './check.js';
 import type { ByteSource } from './types.js';
 
 /**
@@ -26,12 +27,7 @@ export class ForwardSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (length > Limits.maxRead) {
-      throw new DiskError('LIMIT_EXCEEDED', `read of ${length} bytes exceeds the maximum of ${Limits.maxRead}`, {
-        file: this.name,
-        offset,
-      });
-    }
+    checkReadLength(this.name, offset, length);
     if (this.size !== undefined && offset + length > this.size) {
       throw new DiskError('TRUNCATED', `needs bytes ${offset}..${offset + length} but the input is ${this.size} bytes`, {
         file: this.name,
@@ -50,6 +46,10 @@ export class ForwardSource implements ByteSource {
       `needs offset ${offset} but a forward-only input is already at ${this.position}; use a file instead of a pipe`,
       { file: this.name, offset },
     );
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    target.set(await this.read(offset, target.length));
   }
 
   /** Reads `length` bytes at `offset` >= position, discarding what lies before. */

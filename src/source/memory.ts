@@ -1,5 +1,5 @@
 import { DiskError } from '../errors.js';
-import { Limits } from '../limits.js';
+import { checkReadLength } from './check.js';
 import type { ByteSource } from './types.js';
 
 /** A random-access source over bytes already in memory (a small tar entry, a test's damaged copy). */
@@ -16,12 +16,7 @@ export class MemorySource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (length > Limits.maxRead) {
-      throw new DiskError('LIMIT_EXCEEDED', `read of ${length} bytes exceeds the maximum of ${Limits.maxRead}`, {
-        file: this.name,
-        offset,
-      });
-    }
+    checkReadLength(this.name, offset, length);
     if (offset < 0 || offset + length > this.size) {
       throw new DiskError('TRUNCATED', `needs bytes ${offset}..${offset + length} but the data is ${this.size} bytes`, {
         file: this.name,
@@ -30,6 +25,10 @@ export class MemorySource implements ByteSource {
     }
     this.bytesRead += length;
     return this.bytes.slice(offset, offset + length);
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    target.set(await this.read(offset, target.length));
   }
 
   async close(): Promise<void> {}

@@ -17,6 +17,11 @@ export interface ByteSource {
    * forward-only source has already passed `offset`, LIMIT_EXCEEDED when `length` exceeds Limits.maxRead.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads exactly `target.length` bytes at `offset` into `target` (same errors as read). Lets a caller reuse
+   * buffers: fresh multi-MiB allocations per read cost more than the read itself.
+   */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
   /** Opens a sibling file relative to this one (VMDK extents); undefined when the source has no folder. */
   readonly sibling?: (relativePath: string) => Promise<ByteSource>;
   close(): Promise<void>;

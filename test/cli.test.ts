@@ -1,0 +1,105 @@
+/** The CLI as a user runs it: the built `diskport` entry point, real processes, real files. */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixture, qemuRawHash, sha256File } from './helpers.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+const dir = mkdtempSync(join(tmpdir(), 'diskport-cli-'));
+
+function diskport(args: string[], options: { input?: Buffer; stdinFile?: string } = {}) {
+  const stdio = options.stdinFile === undefined ? 'pipe' : [openSync(options.stdinFile, 'r'), 'pipe', 'pipe'];
+  const result = spawnSync('node', [CLI, ...args], {
+    input: options.input,
+    stdio: stdio as never,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return { status: result.status, stdout: result.stdout as Buffer, stderr: result.stderr.toString() };
+}
+
+function expectOneLineFailure(result: ReturnType<typeof diskport>, status: number, code: string) {
+  expect(result.status).toBe(status);
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stderr).toContain(code);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('diskport inspect', () => {
+  it('prints exactly one JSON object with --json', () => {
+    const result = diskport(['inspect', '--json', fixture('odd.raw')]);
+    expect(result.status).toBe(0);
+    const lines = result.stdout.toString().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'raw', subformat: null, virtualSize: 5244416 });
+  });
+
+  it('prints a short table without --json', () => {
+    const result = diskport(['inspect', fixture('odd.raw')]);
+    expect(result.status).toBe(0);
+    expect(result.stdout.toString()).toMatch(/^format\s+raw$/m);
+    expect(result.stdout.toString()).toMatch(/^virtual size\s+5\.00 MiB \(5244416 bytes\)$/m);
+  });
+
+  it('reads stdin as a pipe and as a redirected file', () => {
+    const path = fixture('odd.raw');
+    const piped = diskport(['inspect', '--json', '-'], { input: readFileSync(path) });
+    expect(JSON.parse(piped.stdout.toString())).toMatchObject({ file: '-', virtualSize: 5244416, randomAccess: false });
+    const redirected = diskport(['inspect', '--json', '-'], { stdinFile: path });
+    expect(JSON.parse(redirected.stdout.toString())).toMatchObject({ file: '-', virtualSize: 5244416, randomAccess: true });
+  });
+
+  it('reports a missing file with FILE_NOT_FOUND, exit 3, one line, JSON error on stdout', () => {
+    const result = diskport(['inspect', '--json', join(dir, 'missing.img')]);
+    expectOneLineFailure(result, 3, 'FILE_NOT_FOUND');
+    expect(JSON.parse(result.stdout.toString())).toEqual({
+      error: { code: 'FILE_NOT_FOUND', message: 'no such file', file: join(dir, 'missing.img') },
+    });
+  });
+
+  it('reports an empty file with EMPTY_IMAGE, exit 4', () => {
+    const empty = join(dir, 'empty.img');
+    writeFileSync(empty, '');
+    const result = diskport(['inspect', '--json', empty]);
+    expectOneLineFailure(result, 4, 'EMPTY_IMAGE');
+    expect(JSON.parse(result.stdout.toString()).error.code).toBe('EMPTY_IMAGE');
+  });
+
+  it('reports usage errors with USAGE, exit 2', () => {
+    expectOneLineFailure(diskport(['inspect', '--no-such-flag', 'x']), 2, 'USAGE');
+    expectOneLineFailure(diskport(['inspect']), 2, 'USAGE');
+    expectOneLineFailure(diskport(['inspect', '--format', 'floppy', 'x']), 2, 'USAGE');
+    const json = diskport(['frobnicate', '--json']);
+    expect(json.status).toBe(2);
+    expect(JSON.parse(json.stdout.toString()).error.code).toBe('USAGE');
+  });
+
+  it('prints help and version with exit 0', () => {
+    expect(diskport(['--help']).stdout.toString()).toContain('inspect');
+    expect(diskport(['--version']).status).toBe(0);
+  });
+});
+
+describe('diskport cat', () => {
+  it('writes the guest bytes to stdout', () => {
+    const result = diskport(['cat', fixture('odd.raw')]);
+    expect(result.status).toBe(0);
+    expect(createHash('sha256').update(result.stdout).digest('hex')).toBe(qemuRawHash(fixture('odd.raw'), 'raw'));
+  });
+
+  it('writes a sparse file with -o and a JSON summary', () => {
+    const out = join(dir, 'out.raw');
+    const result = diskport(['cat', '--json', '-o', out, fixture('mixed.raw')]);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout.toString())).toMatchObject({ virtualSize: 41943040 });
+    expect(statSync(out).size).toBe(41943040);
+    expect(sha256File(out)).toBe(sha256File(fixture('mixed.raw')));
+  });
+
+  it('fails cleanly when the output cannot be written', () => {
+    const result = diskport(['cat', '-o', join(dir, 'no', 'such', 'dir', 'x.raw'), fixture('odd.raw')]);
+    expectOneLineFailure(result, 3, 'IO_ERROR');
+  });
+});

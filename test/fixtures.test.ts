@@ -1,0 +1,78 @@
+/**
+ * The manifest loop: every fixture's facts against the manifest and qemu-img info, its guest bytes against
+ * qemu-img convert -O raw, and a forward-only (pipe) read against the random-access one.
+ */
+import { execFileSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DiskError } from '../src/errors.js';
+import { inspect } from '../src/inspect.js';
+import { openImage } from '../src/open.js';
+import { ForwardSource } from '../src/source/forward.js';
+import { expectDiskError, fixture, guestHash, manifest, qemuRawHash } from './helpers.js';
+
+const readable = manifest.filter((entry) => entry.error === undefined);
+const refused = manifest.filter((entry) => entry.error !== undefined);
+
+function qemuVirtualSize(path: string, qemuFormat: string): number {
+  const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-f', qemuFormat, path], { encoding: 'utf8' }));
+  return info['virtual-size'];
+}
+
+function pipeSource(path: string): ForwardSource {
+  return new ForwardSource('pipe', createReadStream(path, { highWaterMark: 256 * 1024 }));
+}
+
+describe.each(readable)('$file', (entry) => {
+  const path = fixture(entry.file);
+
+  it('inspect reports the manifest facts and qemu-img virtual size', async () => {
+    const report = await inspect(path);
+    expect({ format: report.format, subformat: report.subformat, virtualSize: report.virtualSize }).toEqual({
+      format: entry.format,
+      subformat: entry.subformat,
+      virtualSize: entry.virtualSize,
+    });
+    expect(report.virtualSize).toBe(qemuVirtualSize(path, entry.qemuFormat));
+  });
+
+  it('guest bytes equal qemu-img convert -O raw', async () => {
+    const image = await openImage(path);
+    try {
+      expect(await guestHash(image)).toBe(qemuRawHash(path, entry.qemuFormat));
+    } finally {
+      await image.close();
+    }
+  });
+
+  it('a pipe gives the same facts and bytes as the file, or says why it cannot', async () => {
+    const file = await openImage(path);
+    const expected = { format: file.format, subformat: file.subformat, hash: await guestHash(file) };
+    await file.close();
+    try {
+      const piped = await openImage(pipeSource(path), { format: entry.format });
+      const facts = { format: piped.format, subformat: piped.subformat, hash: await guestHash(piped) };
+      await piped.close();
+      expect(facts).toEqual(expected);
+    } catch (error) {
+      // Multi-file VMDKs and out-of-order layouts cannot be streamed: that must be said with a code, not crash.
+      expect(error).toBeInstanceOf(DiskError);
+      expect(['NOT_SEEKABLE', 'BACKWARD_READ']).toContain((error as DiskError).code);
+    }
+  });
+});
+
+describe.each(refused)('$file is refused', (entry) => {
+  it(`with ${entry.error}`, async () => {
+    const error = await expectDiskError(inspect(fixture(entry.file)), entry.error!);
+    expect(error.file).toBe(fixture(entry.file));
+    expect(qemuVirtualSize(fixture(entry.file), entry.qemuFormat)).toBe(entry.virtualSize);
+  });
+});
+
+it('the manifest names every image the fixture script makes', async () => {
+  const { readdirSync } = await import('node:fs');
+  const extentFiles = /-(flat|s\d{3}|f\d{3})\.vmdk$|\.bin$|^\./;
+  const made = readdirSync(fixture('.')).filter((name) => !extentFiles.test(name)).sort();
+  expect(made).toEqual(manifest.map((entry) => entry.file).sort());
+});
