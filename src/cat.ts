@@ -9,7 +9,7 @@ import { Limits } from './limits.js';
 
 const ZEROS = new Uint8Array(Limits.dataChunk);
 
-/** Every guest byte in order, as chunks of at most Limits.dataChunk. */
+/** Every guest byte in order, as chunks of at most Limits.dataChunk; a chunk is valid until the next step. */
 export async function* guestBytes(image: DiskImage): AsyncGenerator<Uint8Array> {
   let position = 0;
   for await (const extent of image.extents()) {
@@ -73,4 +73,13 @@ export function* nonZeroRuns(data: Uint8Array): Generator<[number, number]> {
     }
   }
   if (runStart >= 0) yield [runStart, data.length];
+}
+
+/** Writes the guest bytes to a stream, waiting until each chunk is handed off before reusing its buffer. */
+export async function writeGuestStream(image: DiskImage, stream: NodeJS.WritableStream): Promise<void> {
+  for await (const chunk of guestBytes(image)) {
+    await new Promise<void>((resolve, reject) => {
+      stream.write(chunk, (error) => (error ? reject(error) : resolve()));
+    });
+  }
 }

@@ -1,7 +1,7 @@
 /** diskport's library entry. The CLI (src/cli) is a thin layer over these calls. */
 export { inspect, type InspectReport } from './inspect.js';
 export { openImage, type OpenImageOptions } from './open.js';
-export { guestBytes, writeGuestFile } from './cat.js';
+export { guestBytes, writeGuestFile, writeGuestStream } from './cat.js';
 export { DiskError, ErrorCodes, ExitStatus, isDiskError, type ErrorCode } from './errors.js';
 export { Limits } from './limits.js';
 export { FORMATS, FORMAT_NAMES } from './formats/index.js';

@@ -1,6 +1,4 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { guestBytes, writeGuestFile } from '../cat.js';
+import { writeGuestFile, writeGuestStream } from '../cat.js';
 import { openImage } from '../open.js';
 import type { CommandOptions } from './main.js';
 
@@ -8,7 +6,7 @@ export async function runCat(file: string, options: CommandOptions): Promise<voi
   const image = await openImage(file, { format: options.format, allowOutsideFolder: options.allowOutsideFolder });
   try {
     if (options.output === undefined || options.output === '-') {
-      await pipeline(Readable.from(guestBytes(image), { objectMode: false }), process.stdout);
+      await writeGuestStream(image, process.stdout);
       return;
     }
     const dataBytes = await writeGuestFile(image, options.output);
