@@ -81,7 +81,7 @@ export function seeded(seed: number): () => number {
  * all-ones, or zero, which is what hostile headers look like (huge counts, offsets past the end, no magic).
  */
 export function mutate(bytes: Uint8Array, random: () => number, regions: [number, number][]): Uint8Array {
-  const copy = bytes.slice();
+  const copy = new Uint8Array(bytes); // a copy, even when `bytes` is a Buffer (whose slice() is a view)
   const flips = 1 + (random() % 4);
   for (let i = 0; i < flips; i++) {
     const [start, end] = regions[random() % regions.length]!;
