@@ -41,13 +41,30 @@ async function collect(engine: SpanEngine): Promise<{ offset: number; length: nu
 
 describe('SpanEngine', () => {
   it('merges contiguous data, skips holes, keeps zero and compressed runs, in guest order', async () => {
-    const extents = await collect(new SpanEngine(layout, 48 * KiB, { readAhead: 3 }));
+    const extents = await collect(new SpanEngine(layout, 48 * KiB));
     expect(extents).toEqual([
       { offset: 0, length: 16 * KiB, zero: false, first: 0 },
       { offset: 24 * KiB, length: 8 * KiB, zero: true, first: undefined },
       { offset: 32 * KiB, length: 8 * KiB, zero: false, first: 0x5a },
       { offset: 40 * KiB, length: 8 * KiB, zero: false, first: (48 * KiB * 7) % 256 },
     ]);
+  });
+
+  it('on a forward-only source, reads each run before asking the map about the next offset', async () => {
+    const events: string[] = [];
+    const source = new MemorySource('pipe', new Uint8Array(64 * KiB));
+    const recording = Object.assign(Object.create(source), {
+      readInto: async (offset: number, target: Uint8Array) => {
+        events.push(`read ${offset / KiB}`);
+        await source.readInto(offset, target);
+      },
+    });
+    const map = async (offset: number): Promise<Span> => {
+      events.push(`map ${offset / KiB}`);
+      return { kind: 'data', length: 8 * KiB, source: recording, hostOffset: offset };
+    };
+    await collect(new SpanEngine(map, 24 * KiB, { forwardOnly: true }));
+    expect(events).toEqual(['map 0', 'read 0', 'map 8', 'read 8', 'map 16', 'read 16']);
   });
 
   it('splits long data runs into chunks of at most Limits.dataChunk', async () => {

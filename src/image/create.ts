@@ -19,7 +19,7 @@ export interface MappedImageSpec {
 
 /** Builds a DiskImage from a format's allocation map; the map-driven engine does the reading. */
 export function createMappedImage(spec: MappedImageSpec): DiskImage {
-  const engine = new SpanEngine(spec.map, spec.virtualSize, { readAhead: spec.source.seekable ? 8 : 1 });
+  const engine = new SpanEngine(spec.map, spec.virtualSize, { forwardOnly: !spec.source.seekable });
   const name = spec.source.name;
   return {
     format: spec.format,

@@ -28,7 +28,12 @@ export type Span =
 export type MapFunction = (offset: number) => Promise<Span>;
 
 export interface SpanEngineOptions {
-  /** Reads and decompressions in flight at once while iterating (1 for forward-only sources). */
+  /**
+   * For forward-only sources: one fetch at a time, and each data run is handed out before the map is asked
+   * about the next offset (a map may read its next table, which lies after this run's data in the file).
+   */
+  forwardOnly?: boolean;
+  /** Fetches in flight at once on a random-access source (default 8). */
   readAhead?: number;
 }
 
@@ -47,13 +52,15 @@ interface InFlight {
 export class SpanEngine {
   private cachedUnit: { key: number; bytes: Uint8Array } | undefined;
   private readonly readAhead: number;
+  private readonly forwardOnly: boolean;
 
   constructor(
     private readonly map: MapFunction,
     private readonly virtualSize: number,
     options: SpanEngineOptions = {},
   ) {
-    this.readAhead = Math.max(1, options.readAhead ?? 8);
+    this.forwardOnly = options.forwardOnly ?? false;
+    this.readAhead = this.forwardOnly ? 1 : Math.max(1, options.readAhead ?? 8);
   }
 
   /**
@@ -100,6 +107,7 @@ export class SpanEngine {
     };
     let offset = 0;
     while (offset < this.virtualSize) {
+      if (this.forwardOnly) yield* flush();
       const span = await this.map(offset);
       const length = Math.min(span.length, this.virtualSize - offset);
       if (!(length > 0)) throw new DiskError('INTERNAL', `allocation map returned an empty span at ${offset}`);
