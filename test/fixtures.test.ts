@@ -72,7 +72,9 @@ describe.each(refused)('$file is refused', (entry) => {
 
 it('the manifest names every image the fixture script makes', async () => {
   const { readdirSync } = await import('node:fs');
-  const extentFiles = /-(flat|s\d{3}|f\d{3})\.vmdk$|\.bin$|^\./;
-  const made = readdirSync(fixture('.')).filter((name) => !extentFiles.test(name)).sort();
-  expect(made).toEqual(manifest.map((entry) => entry.file).sort());
+  const listed = new Set(manifest.map((entry) => entry.file));
+  const made = readdirSync(fixture('.')).filter((name) => !name.startsWith('.'));
+  // what the manifest leaves out may only be the data files VMDK descriptors and qcow2 data_file point at
+  expect(made.filter((name) => !listed.has(name) && !/-(flat|s\d{3}|f\d{3})\.vmdk$|\.bin$/.test(name))).toEqual([]);
+  expect([...listed].filter((name) => !made.includes(name))).toEqual([]);
 });
