@@ -2,6 +2,7 @@
  * The guest byte stream of an image: every byte from 0 to the virtual size, unallocated runs filled with zeros.
  * To a file, zero runs become holes instead (a sparse file), so a 2 TiB sparse image costs what it holds.
  */
+import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { DiskError } from './errors.js';
 import type { DiskImage, Extent } from './image/types.js';
@@ -27,30 +28,40 @@ function* zeroRun(length: number): Generator<Uint8Array> {
 
 /** Writes the guest bytes to a file, leaving holes for unallocated and zero runs. Returns the bytes of data written. */
 export async function writeGuestFile(image: DiskImage, path: string): Promise<number> {
+  const outputError = (error: unknown) =>
+    error instanceof DiskError ? error : new DiskError('IO_ERROR', `cannot write: ${(error as Error).message}`, { file: path, cause: error });
   const file = await open(path, 'w').catch((error: unknown) => {
-    throw new DiskError('IO_ERROR', `cannot write: ${(error as Error).message}`, { file: path, cause: error });
+    throw outputError(error);
   });
   let written = 0;
   let end = 0;
   try {
+    // Sized first: writes inside the file's size skip the size update every extending write costs (measured:
+    // writes took twice as long while the file grew).
+    if (image.virtualSize !== undefined) await file.truncate(image.virtualSize);
     for await (const extent of image.extents()) {
-      if (extent.data !== undefined) written += await writeExtent(file, extent);
+      if (extent.data !== undefined) written += writeExtent(file, extent);
       end = extent.offset + extent.length;
     }
     await file.truncate(image.virtualSize ?? end);
+  } catch (error) {
+    throw outputError(error);
   } finally {
     await file.close();
   }
   return written;
 }
 
-/** Writes the extent's non-zero runs; all-zero blocks stay holes. Returns the bytes written. */
-async function writeExtent(file: FileHandle, extent: Extent & { data: Uint8Array }): Promise<number> {
+/**
+ * Writes the extent's non-zero runs; all-zero blocks stay holes. Returns the bytes written.
+ * The write is synchronous on purpose: reads and inflation keep running on the thread pool meanwhile, and the
+ * thread-pool hop an async write adds cost a quarter of the whole copy's time (measured on 1 GiB, bench/read).
+ */
+function writeExtent(file: FileHandle, extent: Extent & { data: Uint8Array }): number {
   let written = 0;
   for (const [start, end] of nonZeroRuns(extent.data)) {
     for (let done = start; done < end; ) {
-      const { bytesWritten } = await file.write(extent.data, done, end - done, extent.offset + done);
-      done += bytesWritten;
+      done += writeSync(file.fd, extent.data, done, end - done, extent.offset + done);
     }
     written += end - start;
   }

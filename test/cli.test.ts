@@ -102,4 +102,10 @@ describe('diskport cat', () => {
     const result = diskport(['cat', '-o', join(dir, 'no', 'such', 'dir', 'x.raw'), fixture('odd.raw')]);
     expectOneLineFailure(result, 3, 'IO_ERROR');
   });
+
+  it('reports a full disk as IO_ERROR naming the output', () => {
+    const result = diskport(['cat', '-o', '/dev/full', fixture('mixed.qcow2')]);
+    expectOneLineFailure(result, 3, 'IO_ERROR');
+    expect(result.stderr).toContain('/dev/full');
+  });
 });

@@ -1,5 +1,6 @@
 import { DiskError } from '../errors.js';
 import type { ByteSource } from '../source/types.js';
+import { mergeAdjacent } from './merge.js';
 import { SpanEngine, type MapFunction } from './spans.js';
 import type { DiskImage, Extent, FormatName } from './types.js';
 
@@ -29,7 +30,7 @@ export function createMappedImage(spec: MappedImageSpec): DiskImage {
     details: spec.details,
     source: spec.source,
     randomAccess: spec.source.seekable,
-    extents: spec.extents ?? (() => engine.extents()),
+    extents: () => mergeAdjacent(spec.extents?.() ?? engine.extents()),
     async read(offset, length) {
       if (!spec.source.seekable) {
         throw new DiskError('NOT_SEEKABLE', 'random reads need a file, not a pipe', { file: name, format: spec.format });

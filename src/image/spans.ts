@@ -33,9 +33,15 @@ export interface SpanEngineOptions {
    * about the next offset (a map may read its next table, which lies after this run's data in the file).
    */
   forwardOnly?: boolean;
-  /** Fetches in flight at once on a random-access source (default 8). */
+  /** Most fetches in flight at once on a random-access source (default 64). */
   readAhead?: number;
 }
+
+/**
+ * Bytes in flight while iterating. Enough that reads and inflation keep every core busy while the consumer writes;
+ * small enough that memory stays flat (a few 4 MiB reads, or dozens of 64 KiB compressed units).
+ */
+const READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 type Piece =
   | { readonly kind: 'zero'; readonly offset: number; readonly length: number }
@@ -60,17 +66,18 @@ export class SpanEngine {
     options: SpanEngineOptions = {},
   ) {
     this.forwardOnly = options.forwardOnly ?? false;
-    this.readAhead = this.forwardOnly ? 1 : Math.max(1, options.readAhead ?? 8);
+    this.readAhead = this.forwardOnly ? 1 : Math.max(1, options.readAhead ?? 64);
   }
 
   /**
-   * Allocated extents in guest order, with up to `readAhead` fetches in flight. Data read from the file lands in
+   * Allocated extents in guest order, with up to `readAhead` fetches (and READ_AHEAD_BYTES) in flight. Data read from the file lands in
    * a small pool of reused buffers (fresh multi-MiB buffers per read cost more than the read): an extent's `data`
    * is valid until the iterator is advanced; a consumer that keeps it must copy it.
    */
   async *extents(): AsyncGenerator<Extent> {
     const pool: Uint8Array[] = [];
     const window: InFlight[] = [];
+    let windowBytes = 0;
     const start = (piece: Piece): InFlight => {
       if (piece.kind === 'zero') return { piece, bytes: undefined, buffer: undefined };
       if (piece.kind === 'unit') {
@@ -84,6 +91,7 @@ export class SpanEngine {
     const next = async function* (): AsyncGenerator<Extent> {
       const entry = window.shift()!;
       const { piece } = entry;
+      windowBytes -= piece.length;
       if (entry.bytes === undefined) yield { offset: piece.offset, length: piece.length, zero: true };
       else yield { offset: piece.offset, length: piece.length, data: await entry.bytes };
       if (entry.buffer !== undefined) pool.push(entry.buffer);
@@ -92,7 +100,8 @@ export class SpanEngine {
       const entry = start(piece);
       entry.bytes?.catch(() => undefined); // awaited below, in order; this only silences early rejections
       window.push(entry);
-      if (window.length >= this.readAhead) yield* next();
+      windowBytes += piece.length;
+      while (window.length >= this.readAhead || windowBytes >= READ_AHEAD_BYTES) yield* next();
     }
     while (window.length > 0) yield* next();
   }

@@ -4,10 +4,9 @@
  * with the longest run it can see inside one L2 table (contiguous host clusters, zero or unallocated runs), and
  * for an empty L1 entry with one span over every following empty L1 entry, so sparse disks cost next to nothing.
  */
-import { promisify } from 'node:util';
-import { constants, inflateRaw } from 'node:zlib';
 import { DiskError, type ErrorCode } from '../../errors.js';
 import type { CompressedUnit, Span } from '../../image/spans.js';
+import { inflateUnit } from '../../image/inflate.js';
 import { Limits } from '../../limits.js';
 import { readChecked } from '../../source/check.js';
 import type { ByteSource } from '../../source/types.js';
@@ -15,7 +14,6 @@ import { FORMAT, type Qcow2Layout } from './header.js';
 import { ForwardReader } from './stream.js';
 import { Entry, SUBCLUSTERS } from './structs.js';
 
-const inflateRawAsync = promisify(inflateRaw);
 
 /** L2 tables kept in memory (each one cluster: at most 2 MiB). */
 const L2_CACHE_TABLES = 4;
@@ -221,14 +219,13 @@ export class Qcow2Mapping {
       this.fileSize === undefined && this.reader instanceof ForwardReader
         ? await this.reader.readUpTo(host, length)
         : await this.reader.read(host, length);
-    let out: Uint8Array;
-    try {
-      // Sync flush, like qemu: a stream that yields a whole cluster is accepted even without its end marker.
-      out = await inflateRawAsync(compressed, { maxOutputLength: this.clusterSize, finishFlush: constants.Z_SYNC_FLUSH });
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw fail('CORRUPT_DATA', `compressed cluster at ${host} does not inflate (${reason})`);
-    }
+    // Lenient, like qemu: a stream that yields a whole cluster is accepted even without its end marker.
+    const out = await inflateUnit(compressed, {
+      wrapper: 'raw',
+      unitBytes: this.clusterSize,
+      lenient: true,
+      fail: (reason) => fail('CORRUPT_DATA', `compressed cluster at ${host} does not inflate (${reason})`),
+    });
     if (out.length !== this.clusterSize) {
       throw fail('CORRUPT_DATA', `compressed cluster at ${host} inflates to ${out.length} bytes, not ${this.clusterSize}`);
     }

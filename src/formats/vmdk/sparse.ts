@@ -2,10 +2,9 @@
  * A hosted sparse extent (KDMV): header (and the streamOptimized footer), grain directory read at open, grain
  * tables read lazily through a small cache, and the allocation map built from them (formats.md 1.2, 1.5, 1.6).
  */
-import { promisify } from 'node:util';
-import { inflate as inflateCallback } from 'node:zlib';
 import { DiskError, type ErrorCode } from '../../errors.js';
 import type { Span } from '../../image/spans.js';
+import { inflateUnit } from '../../image/inflate.js';
 import { Limits } from '../../limits.js';
 import { checkRange, readChecked } from '../../source/check.js';
 import type { ByteSource } from '../../source/types.js';
@@ -23,7 +22,6 @@ import {
   SparseExtentHeader,
 } from './structs.js';
 
-const inflateAsync = promisify(inflateCallback);
 
 /**
  * Largest grain accepted: one grain is inflated whole and handed out as one piece, so it must fit a data chunk
@@ -443,15 +441,11 @@ export class SparseExtent {
    */
   async inflateGrain(compressed: Uint8Array, grain: number, position: number): Promise<Uint8Array> {
     const needed = Math.min(this.grainBytes, this.capacityBytes - grain * this.grainBytes);
-    let out: Uint8Array;
-    try {
-      // A zlib chunk larger than the grain lets one thread-pool pass inflate the whole grain (the default 16 KiB
-      // chunk takes several round trips and made streaming three times slower).
-      out = await inflateAsync(compressed, { maxOutputLength: this.grainBytes, chunkSize: this.grainBytes + 4096 });
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      return this.fail('CORRUPT_DATA', `grain ${grain} does not inflate: ${reason}`, position, 'grain data');
-    }
+    const out = await inflateUnit(compressed, {
+      wrapper: 'zlib',
+      unitBytes: this.grainBytes,
+      fail: (reason) => this.fail('CORRUPT_DATA', `grain ${grain} does not inflate: ${reason}`, position, 'grain data'),
+    });
     if (out.length < needed) {
       this.fail('CORRUPT_DATA', `grain ${grain} inflates to ${out.length} bytes, not ${this.grainBytes}`, position, 'grain data');
     }

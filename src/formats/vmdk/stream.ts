@@ -18,11 +18,9 @@ import type { SparseExtent } from './sparse.js';
 import { GrainMarker, MarkerType, MetadataMarker, SECTOR } from './structs.js';
 
 /** Grains being inflated at once (zlib runs them on libuv's thread pool); they are still handed out in order. */
-const INFLATE_AHEAD = 8;
+const INFLATE_AHEAD = 64;
 /** How much of the file one sequential read fetches. */
 const READ_CHUNK = 4 * 1024 * 1024;
-/** Largest extent made by joining consecutive grains. */
-const MERGE_BYTES = Math.min(1024 * 1024, Limits.dataChunk);
 
 interface RawGrain {
   /** First guest sector of the grain (extent-relative). */
@@ -122,7 +120,6 @@ export async function* streamExtents(extent: SparseExtent, guestSize: number): A
   let covered = 0; // guest bytes before this are final (yielded or queued), checked against the tables when `verify`
   let previous = -1;
   let fallback = false;
-  const merger = new Merger();
   try {
     for (;;) {
       let next: IteratorResult<RawGrain>;
@@ -161,11 +158,10 @@ export async function* streamExtents(extent: SparseExtent, guestSize: number): A
       data.catch(() => undefined); // awaited in order below; this only keeps an early rejection from going unhandled
       window.push({ offset: guest, length, data });
       covered = guest + length;
-      if (window.length >= INFLATE_AHEAD) yield* merger.add(await settle(window.shift()!));
+      if (window.length >= INFLATE_AHEAD) yield await settle(window.shift()!);
     }
     if (!fallback && verify && !(await extent.holdsNoData(covered, guestSize))) fallback = true;
-    while (window.length > 0) yield* merger.add(await settle(window.shift()!));
-    yield* merger.flush();
+    while (window.length > 0) yield await settle(window.shift()!);
   } finally {
     await walk.return(undefined);
   }
@@ -178,43 +174,6 @@ export async function* streamExtents(extent: SparseExtent, guestSize: number): A
     { readAhead: INFLATE_AHEAD },
   );
   yield* engine.extents();
-}
-
-/**
- * Joins grains that follow one another into extents of up to MERGE_BYTES: one 1 MiB write costs far less than
- * sixteen 64 KiB ones downstream, and the copy is cheap next to inflating.
- */
-class Merger {
-  private parts: Extent[] = [];
-  private bytes = 0;
-
-  *add(extent: Extent): Generator<Extent> {
-    const last = this.parts[this.parts.length - 1];
-    if (last !== undefined && (last.offset + last.length !== extent.offset || this.bytes + extent.length > MERGE_BYTES)) {
-      yield* this.flush();
-    }
-    this.parts.push(extent);
-    this.bytes += extent.length;
-  }
-
-  *flush(): Generator<Extent> {
-    const parts = this.parts;
-    if (parts.length === 0) return;
-    this.parts = [];
-    const length = this.bytes;
-    this.bytes = 0;
-    if (parts.length === 1) {
-      yield parts[0]!;
-      return;
-    }
-    const data = new Uint8Array(length);
-    let at = 0;
-    for (const part of parts) {
-      data.set(part.data!, at);
-      at += part.length;
-    }
-    yield { offset: parts[0]!.offset, length, data };
-  }
 }
 
 async function settle(entry: { offset: number; length: number; data: Promise<Uint8Array> }): Promise<Extent> {
