@@ -34,6 +34,7 @@ describe.each(readable)('$file', (entry) => {
       virtualSize: entry.virtualSize,
     });
     expect(report.virtualSize).toBe(qemuVirtualSize(path, entry.qemuFormat));
+    expect(JSON.parse(JSON.stringify(report))).toEqual(report); // JSON-ready: no bigint, no undefined
   });
 
   it('guest bytes equal qemu-img convert -O raw', async () => {

@@ -41,7 +41,7 @@ export interface SpanEngineOptions {
  * Bytes in flight while iterating. Enough that reads and inflation keep every core busy while the consumer writes;
  * small enough that memory stays flat (a few 4 MiB reads, or dozens of 64 KiB compressed units).
  */
-const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 type Piece =
   | { readonly kind: 'zero'; readonly offset: number; readonly length: number }

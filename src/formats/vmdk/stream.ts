@@ -18,7 +18,7 @@ import type { SparseExtent } from './sparse.js';
 import { GrainMarker, MarkerType, MetadataMarker, SECTOR } from './structs.js';
 
 /** Grains being inflated at once (zlib runs them on libuv's thread pool); they are still handed out in order. */
-const INFLATE_AHEAD = 64;
+const INFLATE_AHEAD = 32;
 /** How much of the file one sequential read fetches. */
 const READ_CHUNK = 4 * 1024 * 1024;
 
