@@ -523,7 +523,7 @@ describe('text descriptors', () => {
   it('names the line of a syntax error', async () => {
     const garbage = temp('garbage.vmdk', descriptor(['RW 8 FLAT "small.raw" 0', 'this line means nothing']));
     const error = await expectDiskError(inspect(garbage), 'BAD_DESCRIPTOR');
-    expect(error.message).toContain('line 8');
+    expect(error.field).toBe('descriptor line 8');
     await expectDiskError(inspect(temp('extent-syntax.vmdk', descriptor(['RW eight FLAT "small.raw"']))), 'BAD_DESCRIPTOR');
     await expectDiskError(inspect(temp('quote.vmdk', descriptor(['RW 8 FLAT "small.raw" 0'], ['ddb.adapterType = "ide']))), 'BAD_DESCRIPTOR');
     await expectDiskError(inspect(temp('no-type.vmdk', descriptor(['RW 8 FLAT "small.raw" 0']).replace(/createType=.*\n/, ''))), 'BAD_DESCRIPTOR');

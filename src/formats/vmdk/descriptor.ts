@@ -53,7 +53,7 @@ export function isBlank(bytes: Uint8Array): boolean {
 
 export function parseDescriptor(text: string, where: { file: string; offset: number }): Descriptor {
   const fail = (line: number, message: string): never => {
-    throw new DiskError('BAD_DESCRIPTOR', `descriptor line ${line}: ${message}`, {
+    throw new DiskError('BAD_DESCRIPTOR', message, {
       file: where.file,
       format: 'vmdk',
       offset: where.offset,
