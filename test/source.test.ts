@@ -7,6 +7,7 @@ import { checkRange } from '../src/source/check.js';
 import { FileSource } from '../src/source/file.js';
 import { ForwardSource } from '../src/source/forward.js';
 import { MemorySource } from '../src/source/memory.js';
+import { ReadWindows } from '../src/source/windows.js';
 import { defineStruct, formatGuid, parseGuid, toSafeNumber } from '../src/struct/index.js';
 import { expectDiskError } from './helpers.js';
 
@@ -148,5 +149,26 @@ describe('struct field tables', () => {
     const what = { field: 'size', format: 'test' };
     expect(toSafeNumber(1024n, 4096, what)).toBe(1024);
     await expectDiskError(Promise.resolve().then(() => toSafeNumber(2n ** 64n - 1n, 4096, what)), 'LIMIT_EXCEEDED');
+  });
+});
+
+describe('ReadWindows', () => {
+  const bytes = counting(100_000);
+
+  it('serves nearby small reads from one shared read, with the right bytes', async () => {
+    const source = new MemorySource('file', bytes);
+    const windows = new ReadWindows(source, 4096);
+    const reads = await Promise.all([windows.read(1000, 100), windows.read(1100, 500), windows.read(4000, 1096)]);
+    expect(Buffer.from(reads[1]!)).toEqual(Buffer.from(bytes.subarray(1100, 1600)));
+    expect(Buffer.from(reads[2]!)).toEqual(Buffer.from(bytes.subarray(4000, 5096)));
+    expect(source.bytesRead).toBe(4096); // all three lie in the window [1000, 5096)
+    expect(Buffer.from(await windows.read(6000, 100))).toEqual(Buffer.from(bytes.subarray(6000, 6100)));
+    expect(source.bytesRead).toBe(8192);
+  });
+
+  it('clamps windows to the file end and reports reads past it as TRUNCATED', async () => {
+    const windows = new ReadWindows(new MemorySource('file', bytes), 4096);
+    expect((await windows.read(99_900, 100)).length).toBe(100);
+    await expectDiskError(windows.read(99_950, 100), 'TRUNCATED');
   });
 });

@@ -10,6 +10,7 @@ import { inflateUnit } from '../../image/inflate.js';
 import { Limits } from '../../limits.js';
 import { readChecked } from '../../source/check.js';
 import type { ByteSource } from '../../source/types.js';
+import { ReadWindows } from '../../source/windows.js';
 import { FORMAT, type Qcow2Layout } from './header.js';
 import { ForwardReader } from './stream.js';
 import { Entry, SUBCLUSTERS } from './structs.js';
@@ -39,6 +40,8 @@ export class Qcow2Mapping {
   /** Scratch results of classify(), kept in fields so the hot scan loop allocates nothing. */
   private host = 0;
   private invalid: { code: ErrorCode; message: string; offset: number } | undefined;
+  /** Compressed clusters are small and back to back: read them through shared windows. */
+  private readonly compressedReads: ReadWindows;
 
   private constructor(
     private readonly layout: Qcow2Layout,
@@ -49,6 +52,7 @@ export class Qcow2Mapping {
     /** L2 table offset per L1 entry (0 = no table), checked at open. */
     private readonly l2Offsets: Float64Array,
   ) {
+    this.compressedReads = new ReadWindows(reader);
     this.clusterSize = layout.clusterSize;
     this.tableSpan = layout.clusterSize * layout.l2Entries;
     this.unitsPerEntry = layout.extendedL2 ? SUBCLUSTERS : 1;
@@ -218,7 +222,7 @@ export class Qcow2Mapping {
     const compressed =
       this.fileSize === undefined && this.reader instanceof ForwardReader
         ? await this.reader.readUpTo(host, length)
-        : await this.reader.read(host, length);
+        : await this.compressedReads.read(host, length);
     // Lenient, like qemu: a stream that yields a whole cluster is accepted even without its end marker.
     const out = await inflateUnit(compressed, {
       wrapper: 'raw',
