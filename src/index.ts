@@ -1,6 +1,7 @@
 /** diskport's library entry. The CLI (src/cli) is a thin layer over these calls. */
 export { inspect, type InspectReport } from './inspect.js';
 export { openImage, type OpenImageOptions } from './open.js';
+export { readPartitionTable, type BootMode, type Partition, type PartitionTable, type Problem } from './partitions/index.js';
 export { guestBytes, writeGuestFile, writeGuestStream } from './cat.js';
 export { DiskError, ErrorCodes, ExitStatus, isDiskError, type ErrorCode } from './errors.js';
 export { Limits } from './limits.js';

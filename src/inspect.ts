@@ -1,6 +1,7 @@
 import { asDiskError } from './errors.js';
 import type { FormatName } from './image/types.js';
 import { openImage, type OpenImageOptions } from './open.js';
+import { readPartitionTable, type BootMode, type Partition, type Problem } from './partitions/index.js';
 import { ForwardSource } from './source/forward.js';
 import type { ByteSource } from './source/types.js';
 
@@ -18,15 +19,27 @@ export interface InspectReport {
   randomAccess: boolean;
   /** Bytes diskport read from the file to produce this report. */
   bytesRead: number;
+  /** The partition table scheme; null when there is none (or, for a pipe, when it could not be read). */
+  partitionTable: 'mbr' | 'gpt' | null;
+  /** How the disk boots, in the sense of EC2's BootMode (uefi-preferred: it boots both ways). */
+  bootMode: BootMode | null;
+  /** The partitions; null for a pipe (reading them needs random access). */
+  partitions: Partition[] | null;
+  /** What is wrong with the partition table (damaged GPT copy, hybrid MBR, nothing bootable, ...). */
+  partitionProblems: Problem[];
   /** Format-specific facts (cluster size, creator, extents, ...). */
   details: Record<string, unknown>;
 }
 
-/** Says what an image is, reading only its metadata (a RAW pipe of unknown length is read to its end). */
+/**
+ * Says what an image is, reading only its metadata and partition table (a RAW pipe of unknown length is read to
+ * its end; a pipe's partition table is not read, as that needs random access).
+ */
 export async function inspect(input: string | ByteSource, options: OpenImageOptions = {}): Promise<InspectReport> {
   const image = await openImage(input, options);
   const { source } = image;
   try {
+    const table = image.randomAccess ? await readPartitionTable(image) : undefined;
     const virtualSize = image.virtualSize ?? (await (source as ForwardSource).drain());
     return {
       file: source.name,
@@ -37,6 +50,10 @@ export async function inspect(input: string | ByteSource, options: OpenImageOpti
       fileSize: source.size ?? null,
       randomAccess: image.randomAccess,
       bytesRead: source.bytesRead,
+      partitionTable: table?.scheme ?? null,
+      bootMode: table?.bootMode ?? null,
+      partitions: table?.partitions ?? null,
+      partitionProblems: table?.problems ?? [],
       details: { ...image.details },
     };
   } catch (error) {

@@ -28,11 +28,14 @@ describe.each(readable)('$file', (entry) => {
 
   it('inspect reports the manifest facts and qemu-img virtual size', async () => {
     const report = await inspect(path);
-    expect({ format: report.format, subformat: report.subformat, virtualSize: report.virtualSize }).toEqual({
-      format: entry.format,
-      subformat: entry.subformat,
-      virtualSize: entry.virtualSize,
+    const facts = ({ format, subformat, virtualSize, partitionTable, bootMode }: typeof report | typeof entry) => ({
+      format,
+      subformat,
+      virtualSize,
+      partitionTable,
+      bootMode,
     });
+    expect(facts(report)).toEqual(facts(entry));
     expect(report.virtualSize).toBe(qemuVirtualSize(path, entry.qemuFormat));
     expect(JSON.parse(JSON.stringify(report))).toEqual(report); // JSON-ready: no bigint, no undefined
   });

@@ -17,6 +17,8 @@ export interface ManifestEntry {
   subformat: string | null;
   virtualSize: number;
   qemuFormat: string;
+  partitionTable?: 'mbr' | 'gpt' | null;
+  bootMode?: 'legacy-bios' | 'uefi' | 'uefi-preferred' | null;
   error?: string;
   note?: string;
 }

@@ -13,7 +13,10 @@ function humanTable(report: InspectReport): string {
     ['virtual size', sizeText(report.virtualSize)],
     ['allocated', report.allocatedSize === null ? 'unknown' : sizeText(report.allocatedSize)],
     ['file size', report.fileSize === null ? 'unknown (pipe)' : sizeText(report.fileSize)],
+    ['partitions', partitionText(report)],
+    ['boot mode', report.bootMode ?? 'none found'],
   ];
+  for (const problem of report.partitionProblems) rows.push(['problem', `${problem.code}: ${problem.message}`]);
   for (const [key, value] of Object.entries(report.details)) {
     if (value !== null && typeof value !== 'object') rows.push([key, String(value)]);
   }
@@ -31,4 +34,11 @@ function sizeText(bytes: number): string {
     unit = next;
   }
   return unit === 'bytes' ? `${bytes} bytes` : `${value.toFixed(value < 10 ? 2 : 1)} ${unit} (${bytes} bytes)`;
+}
+
+function partitionText(report: InspectReport): string {
+  if (report.partitions === null) return 'not read (a pipe)';
+  if (report.partitionTable === null) return 'no partition table';
+  const list = report.partitions.map((p) => `${p.index}:${p.typeName ?? p.type}@${p.start}`).join(', ');
+  return `${report.partitionTable.toUpperCase()}, ${report.partitions.length}: ${list}`;
 }

@@ -24,8 +24,12 @@ export type Span =
   | { readonly kind: 'data'; readonly length: number; readonly source: ByteSource; readonly hostOffset: number }
   | { readonly kind: 'compressed'; readonly length: number; readonly unit: CompressedUnit };
 
-/** Returns the span starting at `offset` (length > 0; it may run past the end of the disk, callers clamp). */
-export type MapFunction = (offset: number) => Promise<Span>;
+/**
+ * Returns the span starting at `offset` (length > 0; it may run past the end of the disk, callers clamp).
+ * `wanted` is how many bytes from `offset` the caller needs: a map that scans second-level tables to make long
+ * spans stops scanning there (a random 512-byte read must not walk every grain table of a 2 TiB disk).
+ */
+export type MapFunction = (offset: number, wanted: number) => Promise<Span>;
 
 export interface SpanEngineOptions {
   /**
@@ -117,7 +121,7 @@ export class SpanEngine {
     let offset = 0;
     while (offset < this.virtualSize) {
       if (this.forwardOnly) yield* flush();
-      const span = await this.map(offset);
+      const span = await this.map(offset, this.virtualSize - offset);
       const length = Math.min(span.length, this.virtualSize - offset);
       if (!(length > 0)) throw new DiskError('INTERNAL', `allocation map returned an empty span at ${offset}`);
       if (span.kind === 'data') {
@@ -155,7 +159,7 @@ export class SpanEngine {
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
-      const span = await this.map(offset + done);
+      const span = await this.map(offset + done, length - done);
       const take = Math.min(span.length, length - done);
       if (!(take > 0)) throw new DiskError('INTERNAL', `allocation map returned an empty span at ${offset + done}`);
       if (span.kind === 'data') out.set(await span.source.read(span.hostOffset, take), done);

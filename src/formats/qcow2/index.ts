@@ -7,7 +7,7 @@ import { createMappedImage } from '../../image/create.js';
 import type { DiskFormat } from '../../image/types.js';
 import { FORMAT, readLayout } from './header.js';
 import { Qcow2Mapping } from './mapping.js';
-import { ForwardReader, forwardExtents } from './stream.js';
+import { ForwardReader } from './stream.js';
 
 export const qcow2: DiskFormat = {
   name: FORMAT,
@@ -26,7 +26,6 @@ export const qcow2: DiskFormat = {
       details: layout.details,
       source,
       map: mapping.map,
-      extents: source.seekable ? undefined : () => forwardExtents(mapping.map, layout.virtualSize),
     });
   },
 };

@@ -1,8 +1,8 @@
 /**
  * Reading qcow2 from a pipe. qemu-img convert writes header, L1, then each L2 table before the data it maps, all
  * in guest order, so one forward pass works when every read is issued in that order:
- * - the shared engine would look up the next span (and so read the next L2 table) while a coalesced data read is
- *   still pending; forwardExtents() instead finishes each read before asking for the next span;
+ * - the shared engine, on a forward-only source, finishes each data read before it asks for the next span (which
+ *   may read the next L2 table);
  * - compressed clusters are packed byte by byte into a partly used host cluster, and qemu goes on filling that
  *   cluster after it has placed uncompressed clusters further on (so `convert -c` output steps back by up to a
  *   cluster), and each compressed cluster is read to the end of its last sector, which holds the start of the next
@@ -11,9 +11,6 @@
  * Any other layout ends in BACKWARD_READ from the source, which is the honest answer.
  */
 import { DiskError } from '../../errors.js';
-import type { MapFunction } from '../../image/spans.js';
-import type { Extent } from '../../image/types.js';
-import { Limits } from '../../limits.js';
 import { ForwardSource } from '../../source/forward.js';
 import type { ByteSource } from '../../source/types.js';
 
@@ -142,26 +139,4 @@ function concat(parts: Uint8Array[]): Uint8Array {
     at += part.length;
   }
   return out;
-}
-
-/** Extents in guest order, each read finished before the next span is looked up. */
-export async function* forwardExtents(map: MapFunction, virtualSize: number): AsyncGenerator<Extent> {
-  for (let offset = 0; offset < virtualSize; ) {
-    const span = await map(offset);
-    const length = Math.min(span.length, virtualSize - offset);
-    if (!(length > 0)) throw new DiskError('INTERNAL', `allocation map returned an empty span at ${offset}`);
-    if (span.kind === 'data') {
-      for (let done = 0; done < length; ) {
-        const take = Math.min(Limits.dataChunk, length - done);
-        yield { offset: offset + done, length: take, data: await span.source.read(span.hostOffset + done, take) };
-        done += take;
-      }
-    } else if (span.kind === 'zero') {
-      yield { offset, length, zero: true };
-    } else if (span.kind === 'compressed') {
-      const skip = offset - span.unit.guestOffset;
-      yield { offset, length, data: (await span.unit.load()).subarray(skip, skip + length) };
-    }
-    offset += length;
-  }
 }

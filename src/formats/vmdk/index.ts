@@ -93,7 +93,7 @@ async function openSparseFile(source: ByteSource): Promise<DiskImage> {
     allocatedSize,
     details: details(descriptor, lines, header, header.compressed, descriptor === undefined ? 'absent' : 'embedded'),
     source,
-    map: (offset) => extent.map(offset),
+    map: (offset, wanted) => extent.map(offset, wanted),
     ...(streamed ? { extents: () => streamExtents(extent, virtualSize) } : {}),
   });
 }
@@ -217,7 +217,7 @@ async function openDescriptor(
     allocatedSize,
     details: details(descriptor, descriptor.extents, firstSparse, sparse.some((e) => e.header.compressed), 'file'),
     source,
-    map: (offset) => mapPieces(pieces, offset),
+    map: (offset, wanted) => mapPieces(pieces, offset, wanted),
     close: closeAll,
   });
 }
@@ -240,7 +240,7 @@ async function openExtentFile(source: ByteSource, line: ExtentLine, descriptorOf
 }
 
 /** Finds the extent holding `offset` (binary search) and asks it, clamping the span to the extent's end. */
-async function mapPieces(pieces: readonly Piece[], offset: number): Promise<Span> {
+async function mapPieces(pieces: readonly Piece[], offset: number, wanted: number): Promise<Span> {
   let low = 0;
   let high = pieces.length - 1;
   while (low < high) {
@@ -257,7 +257,7 @@ async function mapPieces(pieces: readonly Piece[], offset: number): Promise<Span
     case 'flat':
       return { kind: 'data', length: left, source: piece.source, hostOffset: piece.hostOffset + local };
     case 'sparse': {
-      const span = await piece.extent.map(local);
+      const span = await piece.extent.map(local, wanted);
       return { ...span, length: Math.min(span.length, left) } as Span;
     }
   }

@@ -243,14 +243,14 @@ export class SparseExtent {
   }
 
   /** What lies at `offset` (relative to the extent), up to the extent's end at most. */
-  async map(offset: number): Promise<Span> {
+  async map(offset: number, wanted = Infinity): Promise<Span> {
     const { header, grainBytes } = this;
     const grain = Math.floor(offset / grainBytes);
     const value = await this.entry(grain);
     const grainStart = grain * grainBytes;
     if (value === 0 || (value === 1 && header.zeroGrains)) {
       // Unallocated (or zeroed) grains come in long runs on a sparse disk: report the whole run at once.
-      const end = await this.runOf(grain + 1, value);
+      const end = await this.runOf(grain + 1, value, Math.ceil((offset + wanted) / grainBytes));
       return { kind: value === 0 ? 'unallocated' : 'zero', length: Math.min(end * grainBytes, this.capacityBytes) - offset };
     }
     if (header.compressed) {
@@ -329,10 +329,11 @@ export class SparseExtent {
   }
 
   /** First grain at or after `grain` whose entry is not `value` (0: unallocated, 1: zeroed), or grainCount. */
-  private async runOf(grain: number, value: number): Promise<number> {
+  private async runOf(grain: number, value: number, stopAt: number): Promise<number> {
     const gtes = this.header.gtesPerGT;
     const gd = this.gd!;
     while (grain < this.grainCount) {
+      if (grain >= stopAt) return grain;
       const index = Math.floor(grain / gtes);
       if (gd[index] === 0 && value !== 0) return grain;
       const table = gd[index] === 0 ? undefined : await this.table(index);
