@@ -1,6 +1,8 @@
 import { asDiskError } from './errors.js';
 import type { FormatName } from './image/types.js';
 import { openImage, type OpenImageOptions } from './open.js';
+import { detectFilesystem, type Filesystem } from './filesystems/index.js';
+import type { DiskImage } from './image/types.js';
 import { readPartitionTable, type BootMode, type Partition, type Problem } from './partitions/index.js';
 import { ForwardSource } from './source/forward.js';
 import type { ByteSource } from './source/types.js';
@@ -23,8 +25,10 @@ export interface InspectReport {
   partitionTable: 'mbr' | 'gpt' | null;
   /** How the disk boots, in the sense of EC2's BootMode (uefi-preferred: it boots both ways). */
   bootMode: BootMode | null;
-  /** The partitions; null for a pipe (reading them needs random access). */
-  partitions: Partition[] | null;
+  /** The partitions, each with the file system found in it; null for a pipe (that needs random access). */
+  partitions: (Partition & { filesystem: Filesystem | null })[] | null;
+  /** Distinct file-system types found (in partitions, or on the bare disk), sorted; null for a pipe. */
+  filesystems: string[] | null;
   /** What is wrong with the partition table (damaged GPT copy, hybrid MBR, nothing bootable, ...). */
   partitionProblems: Problem[];
   /** Format-specific facts (cluster size, creator, extents, ...). */
@@ -40,6 +44,9 @@ export async function inspect(input: string | ByteSource, options: OpenImageOpti
   const { source } = image;
   try {
     const table = image.randomAccess ? await readPartitionTable(image) : undefined;
+    const partitions = table === undefined ? undefined : await withFilesystems(image, table.partitions);
+    const bare = table !== undefined && table.scheme === null ? await detectFilesystem(image, 0, image.virtualSize ?? 0) : null;
+    const found = [...(partitions ?? []).map((p) => p.filesystem), bare].filter((fs) => fs !== null);
     const virtualSize = image.virtualSize ?? (await (source as ForwardSource).drain());
     return {
       file: source.name,
@@ -52,7 +59,8 @@ export async function inspect(input: string | ByteSource, options: OpenImageOpti
       bytesRead: source.bytesRead,
       partitionTable: table?.scheme ?? null,
       bootMode: table?.bootMode ?? null,
-      partitions: table?.partitions ?? null,
+      partitions: partitions ?? null,
+      filesystems: table === undefined ? null : [...new Set(found.map((fs) => fs.type))].sort(),
       partitionProblems: table?.problems ?? [],
       details: { ...image.details },
     };
@@ -61,4 +69,14 @@ export async function inspect(input: string | ByteSource, options: OpenImageOpti
   } finally {
     await image.close().catch(() => undefined);
   }
+}
+
+/** Looks for a file system in every partition except extended-partition containers (their EBRs are not one). */
+async function withFilesystems(image: DiskImage, partitions: Partition[]) {
+  const out = [];
+  for (const partition of partitions) {
+    const filesystem = partition.typeName === 'extended' ? null : await detectFilesystem(image, partition.start, partition.size);
+    out.push({ ...partition, filesystem });
+  }
+  return out;
 }

@@ -28,12 +28,13 @@ describe.each(readable)('$file', (entry) => {
 
   it('inspect reports the manifest facts and qemu-img virtual size', async () => {
     const report = await inspect(path);
-    const facts = ({ format, subformat, virtualSize, partitionTable, bootMode }: typeof report | typeof entry) => ({
+    const facts = ({ format, subformat, virtualSize, partitionTable, bootMode, filesystems }: typeof report | typeof entry) => ({
       format,
       subformat,
       virtualSize,
       partitionTable,
       bootMode,
+      filesystems,
     });
     expect(facts(report)).toEqual(facts(entry));
     expect(report.virtualSize).toBe(qemuVirtualSize(path, entry.qemuFormat));

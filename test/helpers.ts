@@ -19,6 +19,7 @@ export interface ManifestEntry {
   qemuFormat: string;
   partitionTable?: 'mbr' | 'gpt' | null;
   bootMode?: 'legacy-bios' | 'uefi' | 'uefi-preferred' | null;
+  filesystems?: string[];
   error?: string;
   note?: string;
 }

@@ -15,6 +15,7 @@ function humanTable(report: InspectReport): string {
     ['file size', report.fileSize === null ? 'unknown (pipe)' : sizeText(report.fileSize)],
     ['partitions', partitionText(report)],
     ['boot mode', report.bootMode ?? 'none found'],
+    ['file systems', report.filesystems === null ? 'not read (a pipe)' : report.filesystems.join(', ') || 'none found'],
   ];
   for (const problem of report.partitionProblems) rows.push(['problem', `${problem.code}: ${problem.message}`]);
   for (const [key, value] of Object.entries(report.details)) {

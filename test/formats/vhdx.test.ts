@@ -46,6 +46,11 @@ function pipeOf(chunks: Uint8Array[]): ForwardSource {
   })());
 }
 
+/** XORs one byte of a damaged copy. */
+function flip(bytes: Buffer, at: number, mask: number): void {
+  bytes.writeUInt8(bytes.readUInt8(at) ^ mask, at);
+}
+
 function load(name: string): Buffer {
   return readFileSync(fixture(name));
 }
@@ -218,7 +223,7 @@ describe('vhdx headers and region tables', () => {
   it('uses header 1 when header 2 (the current one) is damaged, and says so', async () => {
     const buf = load('odd-1m.vhdx');
     const expected = await hashOf(buf);
-    buf[H2 + 0x100] ^= 0xff;
+    flip(buf, H2 + 0x100, 0xff);
     const image = await openBytes(buf);
     expect(image.details.currentHeader).toBe(1);
     expect(image.details.notes).toEqual([expect.stringContaining('header 2 is unusable (bad checksum)')]);
@@ -247,8 +252,8 @@ describe('vhdx headers and region tables', () => {
 
   it('both headers with bad checksums -> BAD_CHECKSUM; without signatures -> BAD_MAGIC', async () => {
     const buf = load('odd-1m.vhdx');
-    buf[H1 + 0x60] ^= 1;
-    buf[H2 + 0x60] ^= 1;
+    flip(buf, H1 + 0x60, 1);
+    flip(buf, H2 + 0x60, 1);
     const error = await expectDiskError(openBytes(buf), 'BAD_CHECKSUM');
     expect(error.format).toBe('vhdx');
     expect(error.field).toBe('header.checksum');
@@ -279,12 +284,12 @@ describe('vhdx headers and region tables', () => {
   it('region table 1 damaged -> table 2 is used; both damaged -> BAD_CHECKSUM', async () => {
     const buf = load('odd-1m.vhdx');
     const expected = await hashOf(buf);
-    buf[RT1 + 0x200] ^= 0x40;
+    flip(buf, RT1 + 0x200, 0x40);
     const image = await openBytes(buf);
     expect(image.details.notes).toEqual([expect.stringContaining('region table 1 is unusable (bad checksum)')]);
     expect(await guestHash(image)).toBe(expected);
     await image.close();
-    buf[RT2 + 0x200] ^= 0x40;
+    flip(buf, RT2 + 0x200, 0x40);
     const error = await expectDiskError(openBytes(buf), 'BAD_CHECKSUM');
     expect(error.field).toBe('region_table.checksum');
     buf.fill(0, RT1, RT1 + 4);
