@@ -184,10 +184,9 @@ export interface MapContext {
 }
 
 /**
- * Builds the allocation map. A random-access source gets 'data' spans that follow the runs of set bitmap bits.
- * A forward-only source cannot read a block's bitmap in map(): the engine asks for the next block's span before it
- * fetches the previous block's data, which would already be behind a pipe. There each block (in pieces of at most
- * Limits.dataChunk) becomes a unit whose load() reads bitmap then data in file order and blanks absent sectors.
+ * Builds the allocation map: 'data' spans that follow the runs of set bitmap bits. On a pipe this reads in file
+ * order too, since the engine finishes each data read before it maps the next offset (and so reads the next
+ * block's bitmap).
  */
 export function dynamicMap(context: MapContext): MapFunction {
   const { source, layout, virtualSize, parent } = context;
@@ -216,38 +215,6 @@ export function dynamicMap(context: MapContext): MapFunction {
   const absent = (offset: number, length: number): Span =>
     parent === undefined ? { kind: 'unallocated', length } : parentSpan(parent, offset, length);
 
-  const unitLength = Math.min(blockSize, Limits.dataChunk);
-
-  const forwardSpan = (offset: number, block: number, host: number): Span => {
-    const blockStart = block * blockSize;
-    const piece = Math.floor((offset - blockStart) / unitLength);
-    const guestOffset = blockStart + piece * unitLength;
-    const unit: CompressedUnit = {
-      key: guestOffset,
-      guestOffset,
-      load: async () => {
-        const bitmap = await bitmapOf(block, host);
-        const data = await source.read(host + bitmapSize + piece * unitLength, unitLength);
-        if (bitmap.allOnes) return data;
-        const out = data.slice();
-        const first = (piece * unitLength) / SECTOR;
-        const last = first + unitLength / SECTOR;
-        for (let sector = first; sector < last; ) {
-          const { set, end } = runAt(bitmap.bytes, sector, last);
-          if (!set) {
-            const from = (sector - first) * SECTOR;
-            const to = (end - first) * SECTOR;
-            if (parent === undefined) out.fill(0, from, to);
-            else out.set(await readParent(parent, guestOffset + from, to - from), from);
-          }
-          sector = end;
-        }
-        return out;
-      },
-    };
-    return { kind: 'compressed', length: guestOffset + unitLength - offset, unit };
-  };
-
   return async (offset) => {
     const block = Math.floor(offset / blockSize);
     const entry = bat[block];
@@ -258,7 +225,6 @@ export function dynamicMap(context: MapContext): MapFunction {
       return absent(offset, end * blockSize - offset);
     }
     const host = entry * SECTOR;
-    if (!source.seekable) return forwardSpan(offset, block, host);
     const inBlock = offset - block * blockSize;
     const bitmap = await bitmapOf(block, host);
     if (bitmap.allOnes) {
@@ -294,8 +260,7 @@ function runAt(bitmap: Uint8Array, sector: number, limit: number): { set: boolea
  */
 function parentSpan(parent: DiskImage, offset: number, length: number): Span {
   const take = Math.min(length, Limits.dataChunk);
-  // Negative keys keep parent units apart from the forward-only block units, keyed by their guest offset.
-  const unit: CompressedUnit = { key: -1 - offset, guestOffset: offset, load: () => readParent(parent, offset, take) };
+  const unit: CompressedUnit = { key: offset, guestOffset: offset, load: () => readParent(parent, offset, take) };
   return { kind: 'compressed', length: take, unit };
 }
 
