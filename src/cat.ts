@@ -43,7 +43,7 @@ export async function writeGuestFile(image: DiskImage, path: string): Promise<nu
       if (extent.data !== undefined) written += writeExtent(file, extent);
       end = extent.offset + extent.length;
     }
-    await file.truncate(image.virtualSize ?? end);
+    if (image.virtualSize === undefined) await file.truncate(end); // a pipe of unknown length: sized at its end
   } catch (error) {
     throw outputError(error);
   } finally {
