@@ -39,6 +39,18 @@ export const ErrorCodes = {
   QCOW2_ENCRYPTED: 'unsupported',
   QCOW2_EXTERNAL_DATA_FILE: 'unsupported',
   QCOW2_BACKING_FILE: 'unsupported',
+  OVA_NO_OVF: 'invalid',
+  OVA_UNSAFE_PATH: 'invalid',
+  OVA_LINK: 'invalid',
+  OVA_DUPLICATE_ENTRY: 'invalid',
+  OVA_MISSING_FILE: 'invalid',
+  OVA_UNDECLARED_COMPRESSION: 'invalid',
+  OVF_INVALID_XML: 'invalid',
+  OVF_UNSAFE_XML: 'invalid',
+  MANIFEST_INVALID: 'invalid',
+  MANIFEST_MISMATCH: 'invalid',
+  PROBE_TIMEOUT: 'internal',
+  PROBE_CRASHED: 'internal',
   INTERNAL: 'internal',
 } as const satisfies Record<string, ExitKind>;
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,5 +1,10 @@
 /** diskport's library entry. The CLI (src/cli) is a thin layer over these calls. */
-export { inspect, type InspectReport } from './inspect.js';
+export { inspect, type InspectReport, type DiskReport, type OvaReport, type OvaDiskReport, type InspectOptions } from './inspect.js';
+export { check, type CheckOptions, type CheckReport } from './check.js';
+export { checkMany, expandInputs, type CheckOutcome, type CheckManyOptions } from './workers/check-many.js';
+export { destroyPool } from './workers/pool.js';
+export { RULES, RULE_CODES, buildImportImageRequest, type Finding, type ImportImageRequest, type Rule, type Severity } from './preflight/index.js';
+export { readOva, type OvfDescriptor, type OvfDisk, type TarEntry, type Verification } from './formats/ova/index.js';
 export { openImage, type OpenImageOptions } from './open.js';
 export { readPartitionTable, type BootMode, type Partition, type PartitionTable, type Problem } from './partitions/index.js';
 export { guestBytes, writeGuestFile, writeGuestStream } from './cat.js';

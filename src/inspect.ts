@@ -1,13 +1,22 @@
-import { asDiskError } from './errors.js';
+import { DiskError, asDiskError } from './errors.js';
 import type { FormatName } from './image/types.js';
-import { openImage, type OpenImageOptions } from './open.js';
-import { detectFilesystem, type Filesystem } from './filesystems/index.js';
+import { openProbed, probeSource, type OpenImageOptions } from './open.js';
+import { detectFilesystem, findEfiLoaders, type EspContents, type Filesystem } from './filesystems/index.js';
 import type { DiskImage } from './image/types.js';
-import { readPartitionTable, type BootMode, type Partition, type Problem } from './partitions/index.js';
+import { isEspType, readPartitionTable, type BootMode, type Partition, type Problem } from './partitions/index.js';
+import { ova, readOva, type OvaResult, type OvfDescriptor, type OvfDisk, type TarEntry, type Verification } from './formats/ova/index.js';
 import { ForwardSource } from './source/forward.js';
+import { openSource } from './source/open.js';
 import type { ByteSource } from './source/types.js';
 
-export interface InspectReport {
+export type InspectedPartition = Partition & {
+  filesystem: Filesystem | null;
+  /** For an EFI System Partition with a FAT file system: the loaders under \EFI\BOOT and the vendor folders. */
+  esp?: EspContents;
+};
+
+/** What inspect says of one disk image (a standalone file, or one disk of an OVA). */
+export interface DiskReport {
   file: string;
   format: FormatName;
   subformat: string | null;
@@ -26,7 +35,7 @@ export interface InspectReport {
   /** How the disk boots, in the sense of EC2's BootMode (uefi-preferred: it boots both ways). */
   bootMode: BootMode | null;
   /** The partitions, each with the file system found in it; null for a pipe (that needs random access). */
-  partitions: (Partition & { filesystem: Filesystem | null })[] | null;
+  partitions: InspectedPartition[] | null;
   /** Distinct file-system types found (in partitions, or on the bare disk), sorted; null for a pipe. */
   filesystems: string[] | null;
   /** What is wrong with the partition table (damaged GPT copy, hybrid MBR, nothing bootable, ...). */
@@ -35,12 +44,76 @@ export interface InspectReport {
   details: Record<string, unknown>;
 }
 
+/** One disk of an OVA: the standalone report plus what the OVF and the tar say of it. */
+export interface OvaDiskReport extends DiskReport {
+  /** The tar entry holding the disk. */
+  href: string;
+  diskId: string | null;
+  /** Capacity the OVF declares, in bytes (null when the entry is not referenced by a Disk). */
+  ovfCapacity: number | null;
+  /** The OVF's ovf:format URI for the disk. */
+  ovfFormat: string | null;
+  /** ovf:size of the File, when given (to compare with entrySize). */
+  ovfFileSize: number | null;
+  /** Bytes of the tar entry. */
+  entrySize: number;
+  /** ovf:compression of the File. */
+  compression: 'gzip' | null;
+  controller: string | null;
+}
+
+/** What inspect says of an OVA: its OVF, its entries and every disk it references, in OVF order. */
+export interface OvaReport {
+  file: string;
+  format: 'ova';
+  subformat: null;
+  /** The sum of the disks' virtual sizes. */
+  virtualSize: number;
+  allocatedSize: number | null;
+  fileSize: number | null;
+  randomAccess: boolean;
+  bytesRead: number;
+  /** The boot disk's (the first disk's) partition table and boot mode. */
+  partitionTable: 'mbr' | 'gpt' | null;
+  bootMode: BootMode | null;
+  /** Distinct file systems over all disks; null when no disk's could be read (a pipe). */
+  filesystems: string[] | null;
+  ovfName: string;
+  ovf: OvfDescriptor;
+  disks: OvaDiskReport[];
+  entries: TarEntry[];
+  manifest: { name: string; algorithms: string[]; files: number } | null;
+  certificate: string | null;
+  /** Present when the manifest was checked (`--verify`). */
+  verification?: Verification;
+}
+
+export type InspectReport = DiskReport | OvaReport;
+
+export interface InspectOptions extends OpenImageOptions {
+  /** OVA: hash every entry and compare with the manifest (a mismatch is reported in `verification`). */
+  verify?: boolean;
+}
+
 /**
- * Says what an image is, reading only its metadata and partition table (a RAW pipe of unknown length is read to
- * its end; a pipe's partition table is not read, as that needs random access).
+ * Says what an image or OVA is, reading only its metadata and partition table (a RAW pipe of unknown length is
+ * read to its end; a pipe's partition table is not read, as that needs random access).
  */
-export async function inspect(input: string | ByteSource, options: OpenImageOptions = {}): Promise<InspectReport> {
-  const image = await openImage(input, options);
+export async function inspect(input: string | ByteSource, options: InspectOptions = {}): Promise<InspectReport> {
+  const source = typeof input === 'string' ? await openSource(input, options) : input;
+  try {
+    const probe = await probeSource(source);
+    if (options.format === undefined && ova.detect(probe)) return await inspectOva(source, options);
+    return await inspectDisk(await openProbed(source, probe, options));
+  } catch (error) {
+    throw asDiskError(error, source.name);
+  } finally {
+    await source.close().catch(() => undefined);
+  }
+}
+
+/** Partition table, file systems and the ESP's loaders of an open image; closes it. */
+async function inspectDisk(image: DiskImage): Promise<DiskReport> {
   const { source } = image;
   try {
     const table = image.randomAccess ? await readPartitionTable(image) : undefined;
@@ -64,19 +137,83 @@ export async function inspect(input: string | ByteSource, options: OpenImageOpti
       partitionProblems: table?.problems ?? [],
       details: { ...image.details },
     };
-  } catch (error) {
-    throw asDiskError(error, source.name);
   } finally {
     await image.close().catch(() => undefined);
   }
 }
 
 /** Looks for a file system in every partition except extended-partition containers (their EBRs are not one). */
-async function withFilesystems(image: DiskImage, partitions: Partition[]) {
-  const out = [];
+async function withFilesystems(image: DiskImage, partitions: Partition[]): Promise<InspectedPartition[]> {
+  const out: InspectedPartition[] = [];
   for (const partition of partitions) {
     const filesystem = partition.typeName === 'extended' ? null : await detectFilesystem(image, partition.start, partition.size);
-    out.push({ ...partition, filesystem });
+    const isEsp = isEspType(partition.type) && filesystem?.type === 'vfat';
+    const esp = isEsp ? await findEfiLoaders(image, partition.start, partition.size) : undefined;
+    out.push({ ...partition, filesystem, ...(esp === undefined ? {} : { esp }) });
   }
   return out;
+}
+
+/** Every disk the OVF references, inspected through the same readers as a standalone file. */
+async function inspectOva(source: ByteSource, options: InspectOptions): Promise<OvaReport> {
+  const result = await readOva(source, {
+    verify: options.verify,
+    visitDisk: async (entrySource) => inspectDisk(await openProbed(entrySource, await probeSource(entrySource), options)),
+  });
+  const disks = result.disks.map(({ disk, entry, result: report }) => ovaDisk(result, report, disk, entry));
+  const boot = disks[0];
+  const filesystems = disks.every((d) => d.filesystems === null) ? null : [...new Set(disks.flatMap((d) => d.filesystems ?? []))].sort();
+  const allocated = disks.map((d) => d.allocatedSize);
+  return {
+    file: source.name,
+    format: 'ova',
+    subformat: null,
+    virtualSize: disks.reduce((sum, d) => sum + d.virtualSize, 0),
+    allocatedSize: allocated.every((a) => a !== null) ? allocated.reduce((sum, a) => sum + a, 0) : null,
+    fileSize: source.size ?? null,
+    randomAccess: source.seekable,
+    bytesRead: result.bytesRead,
+    partitionTable: boot?.partitionTable ?? null,
+    bootMode: boot?.bootMode ?? null,
+    filesystems,
+    ovfName: result.ovfName,
+    ovf: result.ovf,
+    disks,
+    entries: result.entries,
+    manifest: result.manifest === undefined ? null : {
+      name: result.manifest.name,
+      algorithms: [...new Set(result.manifest.lines.map((line) => line.algorithm))].sort(),
+      files: result.manifest.lines.length,
+    },
+    certificate: result.certificate ?? null,
+    ...(result.verification === undefined ? {} : { verification: result.verification }),
+  };
+}
+
+function ovaDisk(result: OvaResult<DiskReport>, report: DiskReport, disk: OvfDisk, entry: TarEntry): OvaDiskReport {
+  const file = result.ovf.files.find((f) => f.href === entry.name);
+  return {
+    ...report,
+    href: entry.name,
+    diskId: disk.diskId,
+    ovfCapacity: disk.capacity,
+    ovfFormat: disk.format ?? null,
+    ovfFileSize: file?.size ?? null,
+    entrySize: entry.size,
+    compression: file?.compression ?? null,
+    controller: disk.controller ?? null,
+  };
+}
+
+/** For `inspect --verify`: a manifest that disagrees with the entries is an error. */
+export function assertVerified(report: InspectReport): void {
+  if (report.format !== 'ova' || report.verification === undefined) return;
+  const { mismatches, missing } = report.verification;
+  if (mismatches.length === 0 && missing.length === 0) return;
+  const first = mismatches[0];
+  const what = first === undefined
+    ? `the manifest lists ${missing.join(', ')}, which the OVA does not hold`
+    : `${first.name}: ${first.algorithm} is ${first.actual}, the manifest says ${first.expected}` +
+      (mismatches.length > 1 ? ` (and ${mismatches.length - 1} more)` : '');
+  throw new DiskError('MANIFEST_MISMATCH', what, { file: report.file, format: 'ova', field: report.manifest?.name });
 }

@@ -17,4 +17,12 @@ export const Limits = {
   dataChunk: 4 * 1024 * 1024,
   /** How much of the start of a forward-only source is kept, so detection and headers can be re-read. */
   forwardHeadKeep: 1024 * 1024,
+  /** Largest OVF descriptor we read into memory (real ones are tens of KiB). */
+  maxOvfBytes: 4 * 1024 * 1024,
+  /** Largest OVA manifest (.mf) we read into memory. */
+  maxManifestBytes: 1024 * 1024,
+  /** Most entries (files and directories) in one OVA's tar. */
+  maxTarEntries: 10_000,
+  /** Largest pax or GNU long-name record block in a tar (tar-stream, used for pipes, stops at the same size). */
+  maxTarExtendedHeaderBytes: 4 * 1024 * 1024,
 } as const;

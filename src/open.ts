@@ -20,19 +20,24 @@ export interface OpenImageOptions extends OpenOptions {
 export async function openImage(input: string | ByteSource, options: OpenImageOptions = {}): Promise<DiskImage> {
   const source = typeof input === 'string' ? await openSource(input, options) : input;
   try {
-    const probe = await probeSource(source);
-    const format = options.format === undefined ? FORMATS.find((f) => f.detect(probe)) : formatByName(options.format);
-    if (format === undefined) {
-      throw new DiskError('USAGE', `unknown format ${JSON.stringify(options.format)} (one of ${FORMAT_NAMES.join(', ')})`);
-    }
-    return await format.open(source, options);
+    return await openProbed(source, await probeSource(source), options);
   } catch (error) {
     await source.close().catch(() => undefined);
     throw asDiskError(error, source.name);
   }
 }
 
-async function probeSource(source: ByteSource): Promise<Probe> {
+/** Opens a source already probed (callers that look at the probe first, e.g. for an OVA, read the head once). */
+export async function openProbed(source: ByteSource, probe: Probe, options: OpenImageOptions = {}): Promise<DiskImage> {
+  const format = options.format === undefined ? FORMATS.find((f) => f.detect(probe)) : formatByName(options.format);
+  if (format === undefined) {
+    throw new DiskError('USAGE', `unknown format ${JSON.stringify(options.format)} (one of ${FORMAT_NAMES.join(', ')})`);
+  }
+  return format.open(source, options);
+}
+
+/** The first bytes (and, for a file, the last 512) that detection looks at. */
+export async function probeSource(source: ByteSource): Promise<Probe> {
   const head = await readHead(source);
   if (head.length === 0) throw new DiskError('EMPTY_IMAGE', 'the file is empty', { file: source.name, offset: 0 });
   const size = source.size;

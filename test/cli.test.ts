@@ -109,3 +109,80 @@ describe('diskport cat', () => {
     expect(result.stderr).toContain('/dev/full');
   });
 });
+
+describe('diskport check', () => {
+  it('exit 0 and "ok" for an image VM Import takes; --json is one object with findings and the request', () => {
+    const human = diskport(['check', fixture('mbr-bios.vmdk')]);
+    expect(human.status).toBe(0);
+    expect(human.stdout.toString()).toMatch(/mbr-bios\.vmdk: ok \(VMDK, legacy-bios, Linux\)/);
+    const json = diskport(['check', '--json', fixture('mbr-bios.vmdk')]);
+    expect(json.status).toBe(0);
+    const report = JSON.parse(json.stdout.toString());
+    expect(report).toMatchObject({ ok: true, counts: { errors: 0 }, importImage: { BootMode: 'legacy-bios' } });
+  });
+
+  it('exit 1 with each finding, its code and its fix, when a rule fails', () => {
+    const result = diskport(['check', fixture('mixed-sparse.vmdk')]);
+    expect(result.status).toBe(1);
+    expect(result.stdout.toString()).toMatch(/error\s+VMDK_NOT_STREAM_OPTIMIZED: .*monolithicSparse/);
+    expect(result.stdout.toString()).toMatch(/fix: convert it: qemu-img convert/);
+  });
+
+  it('exit 2 for unreadable input (the error named), and for bad arguments', () => {
+    const missing = diskport(['check', '--json', join(dir, 'nope.vmdk')]);
+    expect(missing.status).toBe(2);
+    expect(JSON.parse(missing.stdout.toString())).toMatchObject({ ok: false, error: { code: 'FILE_NOT_FOUND' } });
+    expect(diskport(['check', '--boot-mode', 'sideways', fixture('mbr-bios.vmdk')]).status).toBe(2);
+  });
+
+  it('several inputs and a folder: results in input order, the worst status wins', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'diskport-check-dir-'));
+    for (const name of ['b-mbr-bios.vmdk', 'a-gpt-uefi.vhdx']) {
+      writeFileSync(join(folder, name), readFileSync(fixture(name.slice(2))));
+    }
+    const result = diskport(['check', '--json', fixture('mixed-sparse.vmdk'), folder, fixture('mbr-bios.raw')]);
+    expect(result.status).toBe(1);
+    const { results } = JSON.parse(result.stdout.toString());
+    expect(results.map((r: { file: string }) => r.file.split('/').pop())).toEqual([
+      'mixed-sparse.vmdk', 'a-gpt-uefi.vhdx', 'b-mbr-bios.vmdk', 'mbr-bios.raw',
+    ]);
+    expect(results.map((r: { ok: boolean }) => r.ok)).toEqual([false, true, true, true]);
+  });
+
+  it('--import-image-json prints a request aws ec2 import-image --cli-input-json takes', () => {
+    const result = diskport(['check', '--import-image-json', '--bucket', 'imports', '--prefix', 'vm1/', '--boot-mode', 'uefi',
+      fixture('gpt-uefi.vmdk'), fixture('mbr-bios-dynamic.vhd')]);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout.toString())).toEqual({
+      DiskContainers: [
+        { Description: 'gpt-uefi.vmdk', Format: 'VMDK', UserBucket: { S3Bucket: 'imports', S3Key: 'vm1/gpt-uefi.vmdk' } },
+        { Description: 'mbr-bios-dynamic.vhd', Format: 'VHD', UserBucket: { S3Bucket: 'imports', S3Key: 'vm1/mbr-bios-dynamic.vhd' } },
+      ],
+      BootMode: 'uefi',
+      Architecture: 'x86_64',
+      Platform: 'Linux',
+      ClientData: {
+        UploadSize: Math.round(((statSync(fixture('gpt-uefi.vmdk')).size + statSync(fixture('mbr-bios-dynamic.vhd')).size) / 2 ** 30) * 1e6) / 1e6,
+        Comment: 'parameters from diskport check',
+      },
+    });
+    expect(result.stderr).toMatch(/gpt-uefi\.vmdk: ok/);
+  });
+
+  it('checks an OVA from a pipe, verifying its manifest on the way', () => {
+    const ova = readFileSync(fixture('ova-two-disks.ova'));
+    const result = diskport(['check', '--json', '--verify', '-'], { input: ova });
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout.toString());
+    expect(report.inspect).toMatchObject({ format: 'ova', randomAccess: false, verification: { mismatches: [], missing: [] } });
+    const bad = diskport(['check', '--verify', '-'], { input: readFileSync(fixture('ova-bad-digest.ova')) });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout.toString()).toContain('OVA_MANIFEST_MISMATCH');
+  });
+
+  it('inspect --verify fails with MANIFEST_MISMATCH (exit 4) on a bad digest', () => {
+    const result = diskport(['inspect', '--verify', fixture('ova-bad-digest.ova')]);
+    expect(result.status).toBe(4);
+    expect(result.stderr).toContain('MANIFEST_MISMATCH');
+  });
+});

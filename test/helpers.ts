@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { guestBytes } from '../src/cat.js';
+import { inspect, type DiskReport } from '../src/inspect.js';
 import { DiskError } from '../src/errors.js';
 import type { DiskImage } from '../src/image/types.js';
 
@@ -93,4 +94,11 @@ export function mutate(bytes: Uint8Array, random: () => number, regions: [number
     copy[at] = style === 0 ? random() & 0xff : style === 1 ? 0xff : 0;
   }
   return copy;
+}
+
+/** inspect() of a file that must be a disk image (not an OVA): its DiskReport. */
+export async function inspectDisk(input: Parameters<typeof inspect>[0], options?: Parameters<typeof inspect>[1]): Promise<DiskReport> {
+  const report = await inspect(input, options);
+  if (report.format === 'ova') throw new Error(`${report.file} is an OVA, not a disk image`);
+  return report;
 }

@@ -17,11 +17,32 @@ program
   .description('say what an image is (format, subformat, sizes) by reading its metadata only')
   .argument('<file>', 'image file, or - for stdin')
   .option('--json', 'print one JSON object')
+  .option('--verify', 'OVA: hash every file and compare with the manifest (a mismatch fails)')
   .addOption(formatOption())
   .option('--allow-outside-folder', 'follow VMDK extent paths outside the descriptor folder')
   .action(async (file: string, options: CommandOptions) => {
     const { runInspect } = await import('./inspect.js');
     await runInspect(file, options);
+  });
+
+program
+  .command('check')
+  .description('preflight for EC2 VM Import: every rule the image breaks, with the fix, and the ImportImage request')
+  .argument('<files...>', 'images, OVAs or folders of them (several are checked in parallel)')
+  .option('--json', 'print the report as JSON (one object; several inputs: {"results": [...]})')
+  .option('--verify', 'OVA: hash every file and compare with the manifest')
+  .option('--import-image-json', 'print the ImportImage request (aws ec2 import-image --cli-input-json); the inputs are one VM\'s disks, boot disk first')
+  .addOption(new Option('--boot-mode <mode>', 'the BootMode the import will ask for').choices(['legacy-bios', 'uefi', 'uefi-preferred']))
+  .addOption(new Option('--platform <name>', 'the guest platform, when you know it').choices(['Windows', 'Linux']))
+  .addOption(new Option('--architecture <name>', 'the guest architecture, when you know it').choices(['x86_64', 'i386', 'arm64']))
+  .option('--bucket <name>', 'S3 bucket for the request\'s DiskContainers')
+  .option('--prefix <text>', 'S3 key prefix (the key is prefix + file name)', '')
+  .option('--timeout <seconds>', 'several inputs: give up on one image after this long (default 30)')
+  .addOption(formatOption())
+  .option('--allow-outside-folder', 'follow VMDK extent paths outside the descriptor folder')
+  .action(async (files: string[], options: import("./check.js").CheckCommandOptions) => {
+    const { runCheck } = await import('./check.js');
+    commandStatus = await runCheck(files, options);
   });
 
 program
@@ -37,8 +58,12 @@ program
     await runCat(file, options);
   });
 
+/** The status a command that judges its input (check) asks to exit with; failures set theirs in report(). */
+let commandStatus = 0;
+
 export interface CommandOptions {
   json?: boolean;
+  verify?: boolean;
   format?: string;
   output?: string;
   allowOutsideFolder?: boolean;
@@ -61,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);
-    return 0;
+    return commandStatus;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0;

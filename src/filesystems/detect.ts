@@ -1,18 +1,21 @@
 /**
- * Says which file system (or volume signature: LVM2 PV, swap) a byte range of a disk image holds, by its
- * superblock or boot sector. Reads a few KiB per volume, never outside [start, start + size) or past the image.
+ * Says which file system (or volume signature: LVM2 PV, swap, LUKS, BitLocker) a byte range of a disk image
+ * holds, by its superblock or boot sector. Reads a few KiB per volume, never outside [start, start + size) or past the image.
  * Garbage gives null; only the image's own DiskErrors (a read it refuses) escape.
  */
 import { DiskError } from '../errors.js';
 import type { DiskImage } from '../image/types.js';
 import type { Struct, FieldSpec } from '../struct/index.js';
 import {
+  BITLOCKER_BOOT,
   BTRFS_SUPERBLOCK,
   EXFAT_BOOT,
   EXT_SUPERBLOCK,
   FAT_BOOT,
   FAT_EXTENDED_BPB,
   ISO_PVD,
+  JFS_SUPERBLOCK,
+  LUKS_HEADER,
   LVM2_LABEL,
   LVM2_PV_HEADER,
   NTFS_BOOT,
@@ -21,7 +24,9 @@ import {
 } from './structs.js';
 
 export type FilesystemType =
-  | 'vfat' | 'ntfs' | 'exfat' | 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'btrfs' | 'lvm2' | 'swap' | 'iso9660';
+  | 'vfat' | 'ntfs' | 'exfat' | 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'btrfs' | 'lvm2' | 'swap' | 'iso9660'
+  // Encrypted volumes, under the names blkid gives them, and IBM's JFS.
+  | 'crypto_LUKS' | 'BitLocker' | 'jfs';
 
 export interface Filesystem {
   type: FilesystemType;
@@ -31,6 +36,8 @@ export interface Filesystem {
   /** Bytes, from the superblock. */
   size?: number;
   fatType?: 'FAT12' | 'FAT16' | 'FAT32';
+  /** LUKS header version (1 or 2). */
+  version?: number;
 }
 
 /**
@@ -42,6 +49,8 @@ const BOOT_SIGNATURE = 0xaa55;
 const EXT_SUPERBLOCK_AT = 1024;
 const BTRFS_SUPERBLOCK_AT = 64 * 1024;
 const ISO_DESCRIPTOR_AT = 16 * 2048;
+/** JFS leaves the first 32 KiB to boot code and keeps its primary superblock right after. */
+const JFS_SUPERBLOCK_AT = 32 * 1024;
 const SWAP_MAGIC = 'SWAPSPACE2';
 /** Page sizes other than 4 KiB (arm64, ppc64) move the swap signature; tried only when nothing else matched. */
 const LARGE_PAGE_SIZES = [8192, 16384, 32768, 65536];
@@ -50,9 +59,14 @@ export async function detectFilesystem(image: DiskImage, start: number, size: nu
   const volume = new VolumeReader(image, start, size);
   const head = await volume.readUpTo(0, HEAD_BYTES);
   return (
+    probeLuks(head) ??
+    probeBitLocker(head) ??
+    // Before FAT: a BitLocker To Go volume keeps a valid-looking FAT32 boot sector for old readers.
+    (await probeBitLockerToGo(volume, head)) ??
     fromHead(head) ??
     (await probeBtrfs(volume)) ??
     (await probeIso9660(volume)) ??
+    (await probeJfs(volume)) ??
     (await probeLargePageSwap(volume))
   );
 }
@@ -63,8 +77,11 @@ function fromHead(head: Uint8Array): Filesystem | null {
     probeNtfs(head) ?? probeExfat(head) ?? probeFat(head);
 }
 
-/** Reads inside one volume, refusing (with null) anything past its end or the image's. */
-class VolumeReader {
+/**
+ * Reads inside one volume, refusing (with null) anything past its end or the image's. Shared with the FAT
+ * directory reader (fat.ts), which walks further into the volume than detection does.
+ */
+export class VolumeReader {
   private readonly limit: number;
 
   constructor(
@@ -220,6 +237,60 @@ function probeExfat(head: Uint8Array): Filesystem | null {
   );
 }
 
+// ---- LUKS / BitLocker / JFS -----------------------------------------------------------------------------
+
+const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]; // "LUKS\xba\xbe"
+
+function probeLuks(head: Uint8Array): Filesystem | null {
+  const header = decodeAt(LUKS_HEADER, head);
+  if (header === undefined || !LUKS_MAGIC.every((b, i) => header.magic[i] === b)) return null;
+  // Only the two versions cryptsetup defines; the magic alone is 48 bits, so no further field is required.
+  if (header.version !== 1 && header.version !== 2) return null;
+  return withOptional(
+    { type: 'crypto_LUKS', version: header.version },
+    { uuid: text(header.uuid), label: header.version === 2 ? text(header.label) : undefined },
+  );
+}
+
+const FVE_SIGNATURE = '-FVE-FS-';
+
+/** Vista and later write "-FVE-FS-" where NTFS keeps "NTFS    ": the volume is encrypted whatever follows. */
+function probeBitLocker(head: Uint8Array): Filesystem | null {
+  const boot = decodeAt(BITLOCKER_BOOT, head);
+  return boot !== undefined && boot.oemId === FVE_SIGNATURE ? { type: 'BitLocker' } : null;
+}
+
+/**
+ * BitLocker To Go: EB 58 90 "MSWIN4.1" like any FAT32 volume Windows formats, so the sector alone proves nothing;
+ * the FVE metadata block it points at must start with "-FVE-FS-". One 8-byte read, and only for such sectors.
+ */
+async function probeBitLockerToGo(volume: VolumeReader, head: Uint8Array): Promise<Filesystem | null> {
+  const boot = decodeAt(BITLOCKER_BOOT, head);
+  if (boot === undefined || boot.oemId !== 'MSWIN4.1') return null;
+  if (boot.jump[0] !== 0xeb || boot.jump[1] !== 0x58 || boot.jump[2] !== 0x90) return null;
+  const at = boot.toGoMetadataOffset;
+  if (at === 0n || at > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  const signature = await volume.read(Number(at), FVE_SIGNATURE.length);
+  return signature !== null && ascii(signature) === FVE_SIGNATURE ? { type: 'BitLocker' } : null;
+}
+
+/** Largest JFS block size is 4 KiB; the log2 fields are checked before 2 ** them is trusted. */
+const JFS_MAX_LOG2_BLOCK = 12;
+
+async function probeJfs(volume: VolumeReader): Promise<Filesystem | null> {
+  const bytes = await volume.read(JFS_SUPERBLOCK_AT, JFS_SUPERBLOCK.size);
+  if (bytes === null) return null;
+  const sb = JFS_SUPERBLOCK.decode(bytes);
+  if (sb.magic !== 'JFS1') return null;
+  // The block sizes are stored twice (bytes and log2) and their ratio a third time; all three must agree.
+  const log2Block = sb.log2BlockSize;
+  const log2Physical = sb.log2PhysicalBlockSize;
+  if (log2Block > JFS_MAX_LOG2_BLOCK || log2Physical > log2Block) return null;
+  if (sb.blockSize !== 2 ** log2Block || sb.physicalBlockSize !== 2 ** log2Physical) return null;
+  if (log2Block - log2Physical !== sb.log2BlockFactor) return null;
+  return withOptional({ type: 'jfs' }, { label: text(sb.label), uuid: plainUuid(sb.uuid) });
+}
+
 // ---- FAT ------------------------------------------------------------------------------------------------
 
 /** fatgen103: the cluster count alone decides the FAT type. */
@@ -227,9 +298,7 @@ const FAT12_MAX_CLUSTERS = 4085;
 const FAT16_MAX_CLUSTERS = 65525;
 
 function probeFat(head: Uint8Array): Filesystem | null {
-  const bpb = decodeAt(FAT_BOOT, head);
-  if (bpb === undefined || bpb.signature !== BOOT_SIGNATURE || !hasJump(bpb.jump) || !saneBpb(bpb)) return null;
-  const layout = fatLayout(bpb);
+  const layout = fatGeometry(head);
   if (layout === null) return null;
   const ext = FAT_EXTENDED_BPB.decode(head, layout.fatType === 'FAT32' ? 0x40 : 0x24);
   // Signature 0x29 says the id and label follow; 0x28 has only the id.
@@ -240,12 +309,58 @@ function probeFat(head: Uint8Array): Filesystem | null {
     {
       label: label === '' || label === 'NO NAME' ? undefined : label,
       uuid: hasId ? serialUuid(ext.volumeId) : undefined,
-      size: layout.totalSectors * bpb.bytesPerSector,
+      size: layout.totalSectors * layout.bytesPerSector,
     },
   );
 }
 
 type Bpb = ReturnType<typeof FAT_BOOT.decode>;
+
+/** Where a FAT volume keeps its tables and data, in the units fatgen103 uses (sectors, clusters). */
+export interface FatGeometry {
+  fatType: 'FAT12' | 'FAT16' | 'FAT32';
+  bytesPerSector: number;
+  sectorsPerCluster: number;
+  totalSectors: number;
+  /** First sector of the first FAT (the reserved area's length). */
+  fatStart: number;
+  /** Sectors in one FAT. */
+  fatSize: number;
+  /** FAT12/16: the fixed root directory's first sector and entry count. */
+  rootDirStart: number;
+  rootEntries: number;
+  /** First sector of cluster 2. */
+  dataStart: number;
+  /** Data clusters: valid cluster numbers are 2 .. clusterCount + 1. */
+  clusterCount: number;
+  /** FAT32: the root directory's first cluster. */
+  rootCluster: number;
+}
+
+/**
+ * Decodes and checks a FAT boot sector (`head` holds at least its first 512 bytes): null unless it has the
+ * signature, the jump, values fatgen103 allows and a layout that adds up.
+ */
+export function fatGeometry(head: Uint8Array): FatGeometry | null {
+  const bpb = decodeAt(FAT_BOOT, head);
+  if (bpb === undefined || bpb.signature !== BOOT_SIGNATURE || !hasJump(bpb.jump) || !saneBpb(bpb)) return null;
+  const layout = fatLayout(bpb);
+  if (layout === null) return null;
+  const rootDirStart = bpb.reservedSectors + bpb.fatCount * layout.fatSize;
+  return {
+    fatType: layout.fatType,
+    bytesPerSector: bpb.bytesPerSector,
+    sectorsPerCluster: bpb.sectorsPerCluster,
+    totalSectors: layout.totalSectors,
+    fatStart: bpb.reservedSectors,
+    fatSize: layout.fatSize,
+    rootDirStart,
+    rootEntries: bpb.rootEntries,
+    dataStart: rootDirStart + layout.rootDirSectors,
+    clusterCount: layout.clusters,
+    rootCluster: bpb.rootCluster,
+  };
+}
 
 /** x86 jump at the start: EB xx 90 (short) or E9 xx xx (near), per fatgen103 BS_jmpBoot. */
 function hasJump(jump: Uint8Array): boolean {
@@ -264,7 +379,9 @@ function saneBpb(bpb: Bpb): boolean {
 }
 
 /** fatgen103's cluster-count computation; null when the numbers do not describe a volume. */
-function fatLayout(bpb: Bpb): { fatType: 'FAT12' | 'FAT16' | 'FAT32'; totalSectors: number } | null {
+function fatLayout(
+  bpb: Bpb,
+): { fatType: 'FAT12' | 'FAT16' | 'FAT32'; totalSectors: number; fatSize: number; rootDirSectors: number; clusters: number } | null {
   const fatSize = bpb.fatSize16 !== 0 ? bpb.fatSize16 : bpb.fatSize32;
   const totalSectors = bpb.totalSectors16 !== 0 ? bpb.totalSectors16 : bpb.totalSectors32;
   if (fatSize === 0 || totalSectors === 0) return null;
@@ -277,7 +394,7 @@ function fatLayout(bpb: Bpb): { fatType: 'FAT12' | 'FAT16' | 'FAT32'; totalSecto
   if (fatType === 'FAT32' && bpb.fatSize16 !== 0) return null;
   const entryBits = fatType === 'FAT12' ? 12 : fatType === 'FAT16' ? 16 : 32;
   if (Math.ceil(((clusters + 2) * entryBits) / 8) > fatSize * bpb.bytesPerSector) return null;
-  return { fatType, totalSectors };
+  return { fatType, totalSectors, fatSize, rootDirSectors, clusters };
 }
 
 // ---- btrfs / ISO 9660 -----------------------------------------------------------------------------------

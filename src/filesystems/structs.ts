@@ -17,6 +17,8 @@ export const FAT_BOOT = defineStruct('FAT boot sector', 512, {
   fatSize16: [0x16, 'u16le'],
   totalSectors32: [0x20, 'u32le'],
   fatSize32: [0x24, 'u32le'],
+  /** FAT32 only: the first cluster of the root directory (BPB_RootClus). */
+  rootCluster: [0x2c, 'u32le'],
   signature: [0x1fe, 'u16le'],
 });
 
@@ -117,4 +119,82 @@ export const ISO_PVD = defineStruct('ISO 9660 volume descriptor', 132, {
   spaceSizeBe: [84, 'u32be'],
   blockSizeLe: [128, 'u16le'],
   blockSizeBe: [130, 'u16be'],
+});
+
+/**
+ * A FAT short (8.3) directory entry, 32 bytes (fatgen103, "FAT Directory Structure"). `ntCase` is the byte
+ * fatgen103 reserves for Windows NT, which keeps the lower-case flags of a short name there (0x08 base, 0x10
+ * extension). `firstClusterHigh` means something only on FAT32.
+ */
+export const FAT_DIR_ENTRY = defineStruct('FAT directory entry', 32, {
+  name: [0x00, 'bytes', 11],
+  attributes: [0x0b, 'u8'],
+  ntCase: [0x0c, 'u8'],
+  firstClusterHigh: [0x14, 'u16le'],
+  firstClusterLow: [0x1a, 'u16le'],
+  fileSize: [0x1c, 'u32le'],
+});
+
+/**
+ * A VFAT long-name entry (fatgen103, "FAT Long Directory Entries"): 13 UCS-2 characters in three pieces, the
+ * ordinal (0x40 marks the last piece, stored first) and the checksum of the short name it belongs to.
+ */
+export const FAT_LFN_ENTRY = defineStruct('FAT long-name entry', 32, {
+  order: [0x00, 'u8'],
+  name1: [0x01, 'bytes', 10],
+  attributes: [0x0b, 'u8'],
+  checksum: [0x0d, 'u8'],
+  name2: [0x0e, 'bytes', 12],
+  name3: [0x1c, 'bytes', 4],
+});
+
+/** MS-DOS header at the start of a PE image (Microsoft "PE Format", MS-DOS Stub): "MZ", then e_lfanew at 0x3C. */
+export const DOS_HEADER = defineStruct('MS-DOS header', 0x40, {
+  magic: [0x00, 'ascii', 2],
+  peOffset: [0x3c, 'u32le'],
+});
+
+/** The PE signature "PE\0\0" and the COFF file header after it (Microsoft "PE Format", COFF File Header). */
+export const PE_HEADER = defineStruct('PE header', 24, {
+  signature: [0x00, 'bytes', 4],
+  machine: [0x04, 'u16le'],
+  sectionCount: [0x06, 'u16le'],
+  optionalHeaderSize: [0x14, 'u16le'],
+});
+
+/**
+ * LUKS primary header at byte 0, big-endian (cryptsetup "LUKS1 On-Disk Format Specification" and "LUKS2 On-Disk
+ * Format"). The UUID sits at 0xA8 in both versions; the label exists in LUKS2 only.
+ */
+export const LUKS_HEADER = defineStruct('LUKS header', 0xd0, {
+  magic: [0x00, 'bytes', 6],
+  version: [0x06, 'u16be'],
+  label: [0x18, 'bytes', 48],
+  uuid: [0xa8, 'bytes', 40],
+});
+
+/**
+ * BitLocker volume boot sector (libbde "BitLocker Drive Encryption (BDE) format"): "-FVE-FS-" replaces the OEM id
+ * of Vista/7+ volumes; BitLocker To Go keeps a FAT32-looking "MSWIN4.1" sector and points at its FVE metadata.
+ */
+export const BITLOCKER_BOOT = defineStruct('BitLocker boot sector', 512, {
+  jump: [0x00, 'bytes', 3],
+  oemId: [0x03, 'ascii', 8],
+  toGoMetadataOffset: [0x1b8, 'u64le'],
+});
+
+/**
+ * JFS aggregate superblock at 32 KiB, little-endian (IBM JFS layout, linux fs/jfs/jfs_superblock.h): sizes are
+ * given both plainly and as log2, which lets a probe check the two agree.
+ */
+export const JFS_SUPERBLOCK = defineStruct('JFS superblock', 0xa8, {
+  magic: [0x00, 'ascii', 4],
+  version: [0x04, 'u32le'],
+  blockSize: [0x10, 'u32le'],
+  log2BlockSize: [0x14, 'u16le'],
+  log2BlockFactor: [0x16, 'u16le'],
+  physicalBlockSize: [0x18, 'u32le'],
+  log2PhysicalBlockSize: [0x1c, 'u16le'],
+  uuid: [0x88, 'bytes', 16],
+  label: [0x98, 'bytes', 16],
 });

@@ -124,6 +124,11 @@ function checkHeader(
   return undefined;
 }
 
+function isZero(bytes: Uint8Array, start: number, length: number): boolean {
+  for (let i = start; i < start + length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
 function isEntrySize(size: number): boolean {
   for (let candidate = 128; candidate <= MAX_ENTRY_SIZE; candidate *= 2) if (size === candidate) return true;
   return false;
@@ -141,7 +146,10 @@ function toPartitions(check: Extract<HeaderCheck, { ok: true }>, sectorSize: Sec
   const { header, entries } = check;
   const partitions: Partition[] = [];
   for (let i = 0; i < header.numberOfPartitionEntries; i++) {
-    const entry = GptPartitionEntry.decode(entries, i * header.sizeOfPartitionEntry);
+    const at = i * header.sizeOfPartitionEntry;
+    // Most of the 128 entries are unused: test the raw type GUID before decoding (which formats GUIDs and names).
+    if (isZero(entries, at, 16)) continue;
+    const entry = GptPartitionEntry.decode(entries, at);
     if (entry.partitionTypeGuid === UNUSED_GUID) continue;
     // checkHeader has already placed LastUsableLBA inside the disk.
     const { firstUsableLba: first, lastUsableLba: last } = header;

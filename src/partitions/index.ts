@@ -113,3 +113,8 @@ function bootModeOf(uefi: boolean, legacy: boolean): BootMode | null {
   if (uefi) return legacy ? 'uefi-preferred' : 'uefi';
   return legacy ? 'legacy-bios' : null;
 }
+
+/** An EFI System Partition, by GPT type GUID or MBR type 0xEF. */
+export function isEspType(type: string): boolean {
+  return type === ESP_GUID || type === mbrTypeString(EFI_SYSTEM_TYPE);
+}

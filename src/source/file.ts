@@ -1,4 +1,6 @@
+import { readSync } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { isMainThread } from 'node:worker_threads';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { DiskError } from '../errors.js';
 import { checkReadLength } from './check.js';
@@ -9,6 +11,13 @@ export interface FileSourceOptions {
   allowOutsideFolder?: boolean;
 }
 
+/**
+ * On a worker thread (one probe or hash at a time) a blocking read costs nothing but the read, while an async one
+ * adds two thread hops through libuv's pool: measured 1.2-1.4x faster for many-image checks. The main thread keeps
+ * async reads so it stays responsive.
+ */
+const BLOCKING_READS = !isMainThread;
+
 /** A random-access source over a regular file (or block device). */
 export class FileSource implements ByteSource {
   readonly seekable = true;
@@ -16,7 +25,8 @@ export class FileSource implements ByteSource {
 
   private constructor(
     readonly name: string,
-    private readonly path: string,
+    /** The path on disk (worker threads reopen the file by it). */
+    readonly path: string,
     private readonly handle: FileHandle,
     readonly size: number,
     private readonly options: FileSourceOptions,
@@ -58,7 +68,9 @@ export class FileSource implements ByteSource {
     }
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.handle.read(target, done, length - done, offset + done);
+      const bytesRead = BLOCKING_READS
+        ? readSync(this.handle.fd, target, done, length - done, offset + done)
+        : (await this.handle.read(target, done, length - done, offset + done)).bytesRead;
       if (bytesRead === 0) {
         throw new DiskError('TRUNCATED', `file ended at ${offset + done} while reading ${length} bytes`, {
           file: this.name,

@@ -12,11 +12,11 @@ import { readLayout } from '../../src/formats/qcow2/header.js';
 import { qcow2 } from '../../src/formats/qcow2/index.js';
 import { Qcow2Mapping } from '../../src/formats/qcow2/mapping.js';
 import type { DiskImage, Extent } from '../../src/image/types.js';
-import { inspect } from '../../src/inspect.js';
+
 import { openImage } from '../../src/open.js';
 import { ForwardSource } from '../../src/source/forward.js';
 import { MemorySource } from '../../src/source/memory.js';
-import { expectDiskError, fixture, guestHash, qemuRawHash } from '../helpers.js';
+import { expectDiskError, fixture, inspectDisk, guestHash, qemuRawHash } from '../helpers.js';
 import { runMutations } from '../mutation.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'diskport-qcow2-'));
@@ -91,7 +91,7 @@ describe('fixtures made by qemu-img', () => {
     ['small-lazy.qcow2', 'v3', { lazyRefcounts: true, refcountBits: 1 }],
     ['odd-compressed-4k.qcow2', 'v2', { clusterSize: 4096, compat: '0.10' }],
   ])('%s: subformat and details', async (name, subformat, details) => {
-    const report = await inspect(fixture(name));
+    const report = await inspectDisk(fixture(name));
     expect(report.subformat).toBe(subformat);
     expect(report.details).toMatchObject({ ...details, dirty: false, corrupt: false, extendedL2: false, snapshots: 0 });
   });
@@ -119,9 +119,9 @@ describe('fixtures made by qemu-img', () => {
   });
 
   it('allocatedSize counts allocated clusters (compressed ones too) from the L2 tables', async () => {
-    const plain = await inspect(fixture('mixed.qcow2'));
-    const compressed = await inspect(fixture('mixed-compressed.qcow2'));
-    const empty = await inspect(fixture('empty.qcow2'));
+    const plain = await inspectDisk(fixture('mixed.qcow2'));
+    const compressed = await inspectDisk(fixture('mixed-compressed.qcow2'));
+    const empty = await inspectDisk(fixture('empty.qcow2'));
     expect(plain.allocatedSize).toBeGreaterThan(0);
     expect(plain.allocatedSize! % 65536).toBe(0);
     expect(compressed.allocatedSize).toBe(plain.allocatedSize);
@@ -433,7 +433,7 @@ describe('a 2 TiB sparse image', () => {
     const path = temp('big.qcow2');
     qemuImg('create', '-f', 'qcow2', path, '2T');
     qemuIo(path, 'write -P 0xab 1T 64k');
-    const report = await inspect(path);
+    const report = await inspectDisk(path);
     expect(report.virtualSize).toBe(2 * TiB);
     expect(report.bytesRead).toBeLessThan(MiB);
     expect(report.allocatedSize).toBe(64 * KiB);

@@ -11,11 +11,11 @@ import { DiskError } from '../../src/errors.js';
 import { formatByName } from '../../src/formats/index.js';
 import { vhd } from '../../src/formats/vhd/index.js';
 import type { DiskImage, Extent } from '../../src/image/types.js';
-import { inspect } from '../../src/inspect.js';
+
 import { openImage } from '../../src/open.js';
 import { ForwardSource } from '../../src/source/forward.js';
 import { MemorySource } from '../../src/source/memory.js';
-import { expectDiskError, fixture, guestHash, mutate, seeded } from '../helpers.js';
+import { expectDiskError, fixture, inspectDisk, guestHash, mutate, seeded } from '../helpers.js';
 import { runMutations } from '../mutation.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'diskport-vhd-'));
@@ -220,17 +220,17 @@ describe('virtual size follows qemu-img info -f vpc', () => {
     });
     const path = join(tmp, `size-${name.replace(/\W+/g, '-')}.vhd`);
     writeFileSync(path, patched);
-    const report = await inspect(path);
+    const report = await inspectDisk(path);
     expect(report.details.sizeSource).toBe(source);
     expect(report.virtualSize).toBe(qemuInfoSize(path));
     if (geometry !== undefined) expect(report.details.chsSize).toBe(geometry[0] * geometry[1] * geometry[2] * 512);
   });
 
   it('small-chs-dynamic.vhd (creator qemu) is sized by CHS, force_size fixtures (qem2) by currentSize', async () => {
-    const chs = await inspect(fixture('small-chs-dynamic.vhd'));
+    const chs = await inspectDisk(fixture('small-chs-dynamic.vhd'));
     expect(chs.details).toMatchObject({ creatorApplication: 'qemu', sizeSource: 'chs', chsSize: 9469952, currentSize: 9469952 });
     expect(chs.details.geometry).toEqual({ cylinders: 272, heads: 4, sectorsPerTrack: 17 });
-    const forced = await inspect(fixture('odd-fixed.vhd'));
+    const forced = await inspectDisk(fixture('odd-fixed.vhd'));
     expect(forced.details).toMatchObject({ creatorApplication: 'qem2', sizeSource: 'currentSize', currentSize: 5244416 });
     expect(forced.details.geometry).toEqual({ cylinders: 65535, heads: 16, sectorsPerTrack: 255 });
     expect(forced.subformat).toBe('fixed');
@@ -306,10 +306,10 @@ describe('dynamic header and BAT', () => {
   });
 
   it('reports block size, BAT facts and allocatedSize', async () => {
-    const report = await inspect(fixture('mbr-bios-dynamic.vhd'));
+    const report = await inspectDisk(fixture('mbr-bios-dynamic.vhd'));
     expect(report.details).toMatchObject({ blockSize: 2 * MiB, maxTableEntries: 16, allocatedBlocks: 5, tableOffset: 0x600 });
     expect(report.allocatedSize).toBe(5 * 2 * MiB);
-    const odd = await inspect(fixture('odd-dynamic.vhd')); // 3 blocks; the last covers only 1 MiB + 1536 of the disk
+    const odd = await inspectDisk(fixture('odd-dynamic.vhd')); // 3 blocks; the last covers only 1 MiB + 1536 of the disk
     expect(odd.allocatedSize).toBe(5244416);
   });
 });
@@ -436,7 +436,7 @@ describe('a 2040 GiB sparse VHD', () => {
     const path = join(tmp, 'big.vhd');
     execFileSync('qemu-img', ['create', '-q', '-f', 'vpc', '-o', 'subformat=dynamic,force_size=on', path, '2040G']);
     execFileSync('qemu-io', ['-f', 'vpc', '-c', 'write -P 0xab 1T 64k', path], { stdio: 'ignore' });
-    const report = await inspect(path);
+    const report = await inspectDisk(path);
     const batBytes = (report.details.maxTableEntries as number) * 4;
     expect(report.virtualSize).toBe(2040 * 1024 * MiB);
     expect(report.virtualSize).toBe(qemuInfoSize(path));

@@ -12,13 +12,13 @@ import { crc32c, crc32cWithZeroedField } from '../../src/formats/vhdx/crc32c.js'
 import { vhdx } from '../../src/formats/vhdx/index.js';
 import { MetadataGuid, ParentLocatorEntry, ParentLocatorHeader, VHDX_PARENT_LOCATOR_TYPE } from '../../src/formats/vhdx/structs.js';
 import type { DiskImage } from '../../src/image/types.js';
-import { inspect } from '../../src/inspect.js';
+
 import { Limits } from '../../src/limits.js';
 import { openImage } from '../../src/open.js';
 import { ForwardSource } from '../../src/source/forward.js';
 import { MemorySource } from '../../src/source/memory.js';
 import { parseGuid } from '../../src/struct/index.js';
-import { expectDiskError, fixture, guestHash, qemuRawHash } from '../helpers.js';
+import { expectDiskError, fixture, inspectDisk, guestHash, qemuRawHash } from '../helpers.js';
 import { runMutations } from '../mutation.js';
 
 const MiB = 1024 * 1024;
@@ -163,7 +163,7 @@ describe('vhdx detection and facts', () => {
   });
 
   it('reports creator, block and sector sizes, sequence and subformat', async () => {
-    const report = await inspect(fixture('odd-1m.vhdx'));
+    const report = await inspectDisk(fixture('odd-1m.vhdx'));
     expect(report.format).toBe('vhdx');
     expect(report.subformat).toBe('dynamic');
     expect(report.details).toMatchObject({
@@ -184,7 +184,7 @@ describe('vhdx detection and facts', () => {
     const buf = load('small-fixed.vhdx');
     expect(buf.readUInt32LE(itemAt(buf, MetadataGuid.fileParameters) + 4) & 1).toBe(1);
     expect(Number(buf.readBigUInt64LE(batAt(buf, 1)) & 7n)).toBe(2);
-    const report = await inspect(fixture('small-fixed.vhdx'));
+    const report = await inspectDisk(fixture('small-fixed.vhdx'));
     expect(report.subformat).toBe('fixed');
     expect(report.details.leaveBlockAllocated).toBe(true);
     expect(report.allocatedSize).toBe(8 * MiB);
@@ -651,7 +651,7 @@ describe('vhdx 2 TiB sparse', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('inspect reads under 1 MiB and reports the exact size; the data reads back', async () => {
-    const report = await inspect(path);
+    const report = await inspectDisk(path);
     expect(report.virtualSize).toBe(2 * TiB);
     expect(report.details.blockSize).toBe(32 * MiB); // qemu picks 32 MiB blocks for 2 TiB: 528 KiB of BAT entries
     expect(report.allocatedSize).toBe(32 * MiB);

@@ -22,11 +22,11 @@ import {
   SparseExtentHeader,
 } from '../../src/formats/vmdk/structs.js';
 import type { DiskImage } from '../../src/image/types.js';
-import { inspect } from '../../src/inspect.js';
+
 import { openImage } from '../../src/open.js';
 import { ForwardSource } from '../../src/source/forward.js';
 import { MemorySource } from '../../src/source/memory.js';
-import { expectDiskError, fixture, guestHash, qemuRawHash } from '../helpers.js';
+import { expectDiskError, fixture, inspectDisk, guestHash, qemuRawHash } from '../helpers.js';
 import { runMutations } from '../mutation.js';
 
 const SECTOR = 512;
@@ -361,7 +361,7 @@ describe('hosted sparse extent header and tables', () => {
 
   it('reads qemu monolithicSparse like qemu-img', async () => {
     const path = join(dir, 'sparse.vmdk');
-    const report = await inspect(path);
+    const report = await inspectDisk(path);
     expect(report).toMatchObject({ format: 'vmdk', subformat: 'monolithicSparse', virtualSize: 2 * MiB });
     expect(report.details).toMatchObject({ grainSize: 65536, compressed: false, extents: { count: 1 } });
     expect(await withImage(path, guestHash)).toBe(qemuRawHash(path, 'vmdk'));
@@ -455,7 +455,7 @@ describe('hosted sparse extent header and tables', () => {
 
   it('opens a slice whose embedded descriptor area is blank (qemu twoGbMaxExtentSparse -s001)', async () => {
     const path = fixture('mixed-2gb-sparse-s001.vmdk');
-    const report = await inspect(path);
+    const report = await inspectDisk(path);
     expect(report.details.descriptor).toBe('absent');
     expect(report.virtualSize).toBe(40 * MiB);
     expect(await withImage(path, guestHash)).toBe(await withImage(fixture('mixed-2gb-sparse.vmdk'), guestHash));
@@ -465,7 +465,7 @@ describe('hosted sparse extent header and tables', () => {
     const base = join(dir, 'base.vmdk');
     copyFileSync(join(dir, 'sparse.vmdk'), base);
     qemu('create', '-f', 'vmdk', '-b', base, '-F', 'vmdk', join(dir, 'child.vmdk'));
-    await expectDiskError(inspect(join(dir, 'child.vmdk')), 'PARENT_REQUIRED');
+    await expectDiskError(inspectDisk(join(dir, 'child.vmdk')), 'PARENT_REQUIRED');
   });
 });
 
@@ -499,35 +499,35 @@ describe('text descriptors', () => {
 
   it('refuses extent paths outside the folder unless allowed', async () => {
     const outside = temp('outside.vmdk', descriptor(['RW 8 FLAT "../x.raw" 0']));
-    await expectDiskError(inspect(outside), 'PATH_OUTSIDE_FOLDER');
+    await expectDiskError(inspectDisk(outside), 'PATH_OUTSIDE_FOLDER');
     const absolute = temp('absolute.vmdk', descriptor([`RW 2048 FLAT "${fixture('small.raw')}" 0`]));
-    await expectDiskError(inspect(absolute), 'PATH_OUTSIDE_FOLDER');
+    await expectDiskError(inspectDisk(absolute), 'PATH_OUTSIDE_FOLDER');
     const allowed = await withImage(absolute, (image) => image.read(0, 4096), { allowOutsideFolder: true });
     expect(allowed).toEqual(bytesOf(fixture('small.raw')).subarray(0, 4096));
   });
 
   it('reports a missing extent, a short flat extent and a capacity mismatch', async () => {
-    await expectDiskError(inspect(temp('missing.vmdk', descriptor(['RW 8 FLAT "nothere.raw" 0']))), 'EXTENT_MISSING');
-    await expectDiskError(inspect(temp('short.vmdk', descriptor(['RW 8192 FLAT "small.raw" 0']))), 'TRUNCATED');
-    await expectDiskError(inspect(temp('capacity.vmdk', descriptor(['RW 100 SPARSE "sparse.vmdk"']))), 'BAD_DESCRIPTOR');
+    await expectDiskError(inspectDisk(temp('missing.vmdk', descriptor(['RW 8 FLAT "nothere.raw" 0']))), 'EXTENT_MISSING');
+    await expectDiskError(inspectDisk(temp('short.vmdk', descriptor(['RW 8192 FLAT "small.raw" 0']))), 'TRUNCATED');
+    await expectDiskError(inspectDisk(temp('capacity.vmdk', descriptor(['RW 100 SPARSE "sparse.vmdk"']))), 'BAD_DESCRIPTOR');
   });
 
   it('refuses parent links', async () => {
     const cid = temp('parent.vmdk', descriptor(['RW 8 FLAT "small.raw" 0']).replace('parentCID=ffffffff', 'parentCID=0badc0de'));
-    const error = await expectDiskError(inspect(cid), 'PARENT_REQUIRED');
+    const error = await expectDiskError(inspectDisk(cid), 'PARENT_REQUIRED');
     expect(error.field).toBe('parentCID');
     const hint = temp('hint.vmdk', descriptor(['RW 8 FLAT "small.raw" 0'], ['parentFileNameHint="base.vmdk"']));
-    await expectDiskError(inspect(hint), 'PARENT_REQUIRED');
+    await expectDiskError(inspectDisk(hint), 'PARENT_REQUIRED');
   });
 
   it('names the line of a syntax error', async () => {
     const garbage = temp('garbage.vmdk', descriptor(['RW 8 FLAT "small.raw" 0', 'this line means nothing']));
-    const error = await expectDiskError(inspect(garbage), 'BAD_DESCRIPTOR');
+    const error = await expectDiskError(inspectDisk(garbage), 'BAD_DESCRIPTOR');
     expect(error.field).toBe('descriptor line 8');
-    await expectDiskError(inspect(temp('extent-syntax.vmdk', descriptor(['RW eight FLAT "small.raw"']))), 'BAD_DESCRIPTOR');
-    await expectDiskError(inspect(temp('quote.vmdk', descriptor(['RW 8 FLAT "small.raw" 0'], ['ddb.adapterType = "ide']))), 'BAD_DESCRIPTOR');
-    await expectDiskError(inspect(temp('no-type.vmdk', descriptor(['RW 8 FLAT "small.raw" 0']).replace(/createType=.*\n/, ''))), 'BAD_DESCRIPTOR');
-    await expectDiskError(inspect(temp('no-extents.vmdk', descriptor([]))), 'BAD_DESCRIPTOR');
+    await expectDiskError(inspectDisk(temp('extent-syntax.vmdk', descriptor(['RW eight FLAT "small.raw"']))), 'BAD_DESCRIPTOR');
+    await expectDiskError(inspectDisk(temp('quote.vmdk', descriptor(['RW 8 FLAT "small.raw" 0'], ['ddb.adapterType = "ide']))), 'BAD_DESCRIPTOR');
+    await expectDiskError(inspectDisk(temp('no-type.vmdk', descriptor(['RW 8 FLAT "small.raw" 0']).replace(/createType=.*\n/, ''))), 'BAD_DESCRIPTOR');
+    await expectDiskError(inspectDisk(temp('no-extents.vmdk', descriptor([]))), 'BAD_DESCRIPTOR');
   });
 
   it('reads ZERO and NOACCESS extents as zeros and RDONLY extents as data', async () => {
@@ -549,13 +549,13 @@ describe('text descriptors', () => {
 
   it('accepts CRLF line ends and unquoted values', async () => {
     const text = descriptor(['RW 16 ZERO']).replace('createType="monolithicFlat"', 'createType = monolithicFlat').replace(/\n/g, '\r\n');
-    const report = await inspect(temp('crlf.vmdk', text));
+    const report = await inspectDisk(temp('crlf.vmdk', text));
     expect(report).toMatchObject({ subformat: 'monolithicFlat', virtualSize: 16 * SECTOR });
   });
 
   it('refuses ESX-only extent types', async () => {
     for (const type of ['VMFSSPARSE', 'VMFSRDM', 'SESPARSE']) {
-      const error = await expectDiskError(inspect(temp(`${type}.vmdk`, descriptor([`RW 8 ${type} "small.raw"`]))), 'UNSUPPORTED_FEATURE');
+      const error = await expectDiskError(inspectDisk(temp(`${type}.vmdk`, descriptor([`RW 8 ${type} "small.raw"`]))), 'UNSUPPORTED_FEATURE');
       expect(error.message).toContain(type);
     }
   });
@@ -568,9 +568,9 @@ describe('text descriptors', () => {
 
   it('limits the descriptor size and the number of extent lines', async () => {
     const big = temp('big-descriptor.vmdk', descriptor(['RW 8 ZERO'], [`ddb.comment = "${'x'.repeat(1100 * 1024)}"`]));
-    await expectDiskError(inspect(big), 'LIMIT_EXCEEDED');
+    await expectDiskError(inspectDisk(big), 'LIMIT_EXCEEDED');
     const many = temp('many.vmdk', descriptor(Array.from({ length: 32 * 1024 + 1 }, () => 'RW 1 ZERO')));
-    await expectDiskError(inspect(many), 'LIMIT_EXCEEDED');
+    await expectDiskError(inspectDisk(many), 'LIMIT_EXCEEDED');
   });
 
   it('detects descriptors by their text and leaves other text alone', () => {
@@ -596,7 +596,7 @@ describe('2 TiB sparse disks', () => {
       const path = join(dir, `big-${subformat}.vmdk`);
       qemu('create', '-q', '-f', 'vmdk', '-o', `subformat=${subformat}`, path, '2T');
       execFileSync('qemu-io', ['-f', 'vmdk', '-c', 'write -P 0xab 1T 64k', path], { stdio: 'pipe' });
-      const report = await inspect(path);
+      const report = await inspectDisk(path);
       expect(report.virtualSize).toBe(2 * TiB);
       expect(report.subformat).toBe(subformat);
       expect(report.bytesRead).toBeLessThan(MiB);

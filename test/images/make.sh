@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/out}
-stamp=$(cat "$here/make.sh" "$here/content.mjs" | sha256sum | cut -c1-16)
+stamp=$(cat "$here/make.sh" "$here/content.mjs" "$here/make-ova.sh" | sha256sum | cut -c1-16)
 if [[ -f $out/.stamp && $(cat "$out/.stamp") == "$stamp" ]]; then exit 0; fi
 for tool in qemu-img sgdisk sfdisk mkfs.fat mke2fs; do
   command -v "$tool" >/dev/null || { echo "make.sh: $tool is missing (apt-get install qemu-utils gdisk fdisk dosfstools e2fsprogs)" >&2; exit 1; }
@@ -98,5 +98,8 @@ q create -f qcow2 empty.qcow2 $((3 * MiB))
 q create -f vmdk -o subformat=streamOptimized empty-stream.vmdk $((3 * MiB))
 q create -f vpc -o subformat=dynamic,force_size=on empty-dynamic.vhd $((3 * MiB))
 q create -f vhdx empty.vhdx $((3 * MiB))
+
+# --- OVAs built from the disks above ------------------------------------------------------------------
+bash "$here/make-ova.sh" "$out"
 
 echo "$stamp" > .stamp
