@@ -6,6 +6,7 @@ import type { DiskImage } from './image/types.js';
 import { isEspType, readPartitionTable, type BootMode, type Partition, type Problem } from './partitions/index.js';
 import { ova, readOva, type OvaResult, type OvfDescriptor, type OvfDisk, type TarEntry, type Verification } from './formats/ova/index.js';
 import { ForwardSource } from './source/forward.js';
+import { captureWindows } from './image/capture.js';
 import { openSource } from './source/open.js';
 import type { ByteSource } from './source/types.js';
 
@@ -112,20 +113,26 @@ export async function inspect(input: string | ByteSource, options: InspectOption
   }
 }
 
-/** Partition table, file systems and the ESP's loaders of an open image; closes it. */
+/**
+ * Partition table, file systems and the ESP's loaders of an open image; closes it. A forward-only image is
+ * streamed through once, keeping the windows those readers need (image/capture.ts); what lies outside them
+ * (an EBR chain deep in the disk, say) leaves that part of the report null rather than guessed.
+ */
 async function inspectDisk(image: DiskImage): Promise<DiskReport> {
   const { source } = image;
   try {
-    const table = image.randomAccess ? await readPartitionTable(image) : undefined;
-    const partitions = table === undefined ? undefined : await withFilesystems(image, table.partitions);
-    const bare = table !== undefined && table.scheme === null ? await detectFilesystem(image, 0, image.virtualSize ?? 0) : null;
-    const found = [...(partitions ?? []).map((p) => p.filesystem), bare].filter((fs) => fs !== null);
-    const virtualSize = image.virtualSize ?? (await (source as ForwardSource).drain());
+    const streamed = !image.randomAccess;
+    const readable = streamed ? await captureWindows(image, () => (source as ForwardSource).drain()) : image;
+    const kept = <T>(work: Promise<T>) => (streamed ? unlessNotKept(work) : work);
+    const table = await kept(readPartitionTable(readable));
+    const partitions = table === undefined ? undefined : await withFilesystems(readable, table.partitions, kept);
+    const bare = table !== undefined && table.scheme === null ? await kept(detectFilesystem(readable, 0, readable.virtualSize!)) : null;
+    const found = [...(partitions ?? []).map((p) => p.filesystem), bare].filter((fs) => fs !== null && fs !== undefined);
     return {
       file: source.name,
       format: image.format,
       subformat: image.subformat,
-      virtualSize,
+      virtualSize: readable.virtualSize!,
       allocatedSize: image.allocatedSize ?? null,
       fileSize: source.size ?? null,
       randomAccess: image.randomAccess,
@@ -133,7 +140,7 @@ async function inspectDisk(image: DiskImage): Promise<DiskReport> {
       partitionTable: table?.scheme ?? null,
       bootMode: table?.bootMode ?? null,
       partitions: partitions ?? null,
-      filesystems: table === undefined ? null : [...new Set(found.map((fs) => fs.type))].sort(),
+      filesystems: table === undefined ? null : [...new Set(found.map((fs) => fs!.type))].sort(),
       partitionProblems: table?.problems ?? [],
       details: { ...image.details },
     };
@@ -142,13 +149,25 @@ async function inspectDisk(image: DiskImage): Promise<DiskReport> {
   }
 }
 
+/** undefined when the work needed bytes a streamed inspection did not keep. */
+async function unlessNotKept<T>(work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof DiskError && error.code === 'NOT_SEEKABLE') return undefined;
+    throw error;
+  }
+}
+
+type Kept = <T>(work: Promise<T>) => Promise<T | undefined>;
+
 /** Looks for a file system in every partition except extended-partition containers (their EBRs are not one). */
-async function withFilesystems(image: DiskImage, partitions: Partition[]): Promise<InspectedPartition[]> {
+async function withFilesystems(image: DiskImage, partitions: Partition[], kept: Kept): Promise<InspectedPartition[]> {
   const out: InspectedPartition[] = [];
   for (const partition of partitions) {
-    const filesystem = partition.typeName === 'extended' ? null : await detectFilesystem(image, partition.start, partition.size);
+    const filesystem = partition.typeName === 'extended' ? null : (await kept(detectFilesystem(image, partition.start, partition.size))) ?? null;
     const isEsp = isEspType(partition.type) && filesystem?.type === 'vfat';
-    const esp = isEsp ? await findEfiLoaders(image, partition.start, partition.size) : undefined;
+    const esp = isEsp ? await kept(findEfiLoaders(image, partition.start, partition.size)) : undefined;
     out.push({ ...partition, filesystem, ...(esp === undefined ? {} : { esp }) });
   }
   return out;

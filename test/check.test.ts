@@ -301,3 +301,41 @@ describe('the rule list', () => {
     expect(new Set(RULES.map((rule) => rule.code)).size).toBe(RULES.length);
   });
 });
+
+describe('streamed inspection (a pipe)', () => {
+  it('the first EBR (at the extended partition\'s head) is kept; a longer chain leaves the table unread (null), never guessed', async () => {
+    const { createReadStream } = await import('node:fs');
+    const { ForwardSource } = await import('../src/source/forward.js');
+    const { inspectDisk } = await import('./helpers.js');
+    const layout = (logicals: number) => 'label: dos\nstart=2048, size=20480, type=83, bootable\nstart=40960, type=5\n' +
+      Array.from({ length: logicals }, (_, i) => `start=${43008 + i * 12288}, size=8192, type=83\n`).join('');
+    for (const [logicals, indexes] of [[1, [1, 2, 5]], [3, [1, 2, 5, 6, 7]]] as const) {
+      const path = blank(`logical-${logicals}.raw`, 64 * MiB);
+      run('sfdisk', ['-q', path], layout(logicals));
+      const file = await inspectDisk(path);
+      expect(file.partitions?.map((p) => p.index)).toEqual(indexes);
+      const piped = await inspectDisk(new ForwardSource('pipe', createReadStream(path)), { format: 'raw' });
+      expect(piped.virtualSize).toBe(64 * MiB);
+      if (logicals === 1) {
+        expect(piped.partitions).toEqual(file.partitions);
+      } else {
+        expect(piped.partitions).toBeNull();
+        expect(piped.partitionTable).toBeNull();
+      }
+    }
+  });
+
+  it('a GPT disk with a damaged primary header through a pipe: the backup is read from the kept tail', async () => {
+    const path = join(dir, 'gpt-bad-primary.raw');
+    copyFileSync(fixture('gpt-uefi.raw'), path);
+    writeAt(path, 512 + 16, Buffer.from([0xde, 0xad]));
+    const { createReadStream } = await import('node:fs');
+    const { ForwardSource } = await import('../src/source/forward.js');
+    const { inspectDisk } = await import('./helpers.js');
+    const file = await inspectDisk(path);
+    const piped = await inspectDisk(new ForwardSource('pipe', createReadStream(path)), { format: 'raw' });
+    expect(file.partitionProblems.length).toBeGreaterThan(0);
+    expect(piped.partitionProblems).toEqual(file.partitionProblems);
+    expect(piped.bootMode).toBe('uefi-preferred');
+  });
+});

@@ -9,7 +9,7 @@ import { DiskError } from '../src/errors.js';
 import { inspect } from '../src/inspect.js';
 import { openImage } from '../src/open.js';
 import { ForwardSource } from '../src/source/forward.js';
-import { expectDiskError, fixture, guestHash, manifest, qemuRawHash } from './helpers.js';
+import { expectDiskError, fixture, guestHash, inspectDisk, manifest, qemuRawHash } from './helpers.js';
 
 const readable = manifest.filter((entry) => entry.error === undefined);
 const refused = manifest.filter((entry) => entry.error !== undefined);
@@ -64,6 +64,20 @@ describe.each(readable)('$file', (entry) => {
       expect(error).toBeInstanceOf(DiskError);
       expect(['NOT_SEEKABLE', 'BACKWARD_READ']).toContain((error as DiskError).code);
     }
+  });
+
+  it('inspect through a pipe finds the same partitions, boot mode, file systems and ESP loaders, or says why not', async () => {
+    const file = await inspectDisk(path);
+    let piped;
+    try {
+      piped = await inspectDisk(pipeSource(path), { format: entry.format });
+    } catch (error) {
+      expect(['NOT_SEEKABLE', 'BACKWARD_READ']).toContain((error as DiskError).code);
+      return;
+    }
+    expect(piped.randomAccess).toBe(false);
+    const facts = (r: typeof file) => ({ table: r.partitionTable, boot: r.bootMode, fs: r.filesystems, parts: r.partitions, problems: r.partitionProblems });
+    expect(facts(piped)).toEqual(facts(file));
   });
 });
 
