@@ -16,29 +16,33 @@ export type InspectedPartition = Partition & {
   esp?: EspContents;
 };
 
-/** What inspect says of one disk image (a standalone file, or one disk of an OVA). */
-export interface DiskReport {
+/** What inspect says of any input, a disk image or an OVA. */
+export interface ReportBase {
   file: string;
-  format: FormatName;
-  subformat: string | null;
-  /** Guest-visible size in bytes (what `qemu-img info` calls virtual-size). */
+  /** Guest-visible size in bytes (what `qemu-img info` calls virtual-size; an OVA: the sum of its disks). */
   virtualSize: number;
   /** Guest bytes backed by data in the file, where the format's tables tell; null otherwise. */
   allocatedSize: number | null;
   /** Size of the file itself; null for a pipe. */
   fileSize: number | null;
-  /** Whether the image was read from a random-access source. */
+  /** Whether the input was read from a random-access source. */
   randomAccess: boolean;
   /** Bytes diskport read from the file to produce this report. */
   bytesRead: number;
-  /** The partition table scheme; null when there is none (or, for a pipe, when it could not be read). */
+  /** The partition table scheme (an OVA: its boot disk's); null when there is none or it could not be read. */
   partitionTable: 'mbr' | 'gpt' | null;
   /** How the disk boots, in the sense of EC2's BootMode (uefi-preferred: it boots both ways). */
   bootMode: BootMode | null;
-  /** The partitions, each with the file system found in it; null for a pipe (that needs random access). */
-  partitions: InspectedPartition[] | null;
-  /** Distinct file-system types found (in partitions, or on the bare disk), sorted; null for a pipe. */
+  /** Distinct file-system types found (in partitions, or on a bare disk), sorted; null when none could be read. */
   filesystems: string[] | null;
+}
+
+/** What inspect says of one disk image (a standalone file, or one disk of an OVA). */
+export interface DiskReport extends ReportBase {
+  format: FormatName;
+  subformat: string | null;
+  /** The partitions, each with the file system found in it; null when the table could not be read. */
+  partitions: InspectedPartition[] | null;
   /** What is wrong with the partition table (damaged GPT copy, hybrid MBR, nothing bootable, ...). */
   partitionProblems: Problem[];
   /** Format-specific facts (cluster size, creator, extents, ...). */
@@ -64,21 +68,9 @@ export interface OvaDiskReport extends DiskReport {
 }
 
 /** What inspect says of an OVA: its OVF, its entries and every disk it references, in OVF order. */
-export interface OvaReport {
-  file: string;
+export interface OvaReport extends ReportBase {
   format: 'ova';
   subformat: null;
-  /** The sum of the disks' virtual sizes. */
-  virtualSize: number;
-  allocatedSize: number | null;
-  fileSize: number | null;
-  randomAccess: boolean;
-  bytesRead: number;
-  /** The boot disk's (the first disk's) partition table and boot mode. */
-  partitionTable: 'mbr' | 'gpt' | null;
-  bootMode: BootMode | null;
-  /** Distinct file systems over all disks; null when no disk's could be read (a pipe). */
-  filesystems: string[] | null;
   ovfName: string;
   ovf: OvfDescriptor;
   disks: OvaDiskReport[];
