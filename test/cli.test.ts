@@ -175,6 +175,9 @@ describe('diskport check', () => {
     expect(result.status).toBe(0);
     const report = JSON.parse(result.stdout.toString());
     expect(report.inspect).toMatchObject({ format: 'ova', randomAccess: false, verification: { mismatches: [], missing: [] } });
+    // A pipe has no file size; what streamed through is the upload size.
+    expect(report.importImage.ClientData.UploadSize).toBe(Math.round((ova.length / 2 ** 30) * 1e6) / 1e6);
+    expect(report.inspect.disks[0]).toMatchObject({ partitionTable: 'gpt', bootMode: 'uefi-preferred', filesystems: ['ext4', 'vfat'] });
     const bad = diskport(['check', '--verify', '-'], { input: readFileSync(fixture('ova-bad-digest.ova')) });
     expect(bad.status).toBe(1);
     expect(bad.stdout.toString()).toContain('OVA_MANIFEST_MISMATCH');

@@ -66,8 +66,8 @@ function diskContainer(subject: Subject, placement: RequestPlacement): ImageDisk
   };
 }
 
-/** The bytes that will be uploaded: the file (for a pipe, the disk's virtual size is the best guess). */
+/** The bytes that will be uploaded: the file's size, or for a pipe what streamed through (all of it, by now). */
 function fileSize(subject: Subject): number {
   const whole = subject.ova ?? subject.disks[0];
-  return whole?.fileSize ?? whole?.virtualSize ?? 0;
+  return whole?.fileSize ?? whole?.bytesRead ?? 0;
 }
