@@ -1,7 +1,7 @@
 import { DiskError, asDiskError } from './errors.js';
 import type { FormatName } from './image/types.js';
 import { openProbed, probeSource, type OpenImageOptions } from './open.js';
-import { detectFilesystem, findEfiLoaders, type EspContents, type Filesystem } from './filesystems/index.js';
+import { bootKernels, detectFilesystem, findEfiLoaders, linuxRelease, type EspContents, type Filesystem, type LinuxRelease } from './filesystems/index.js';
 import type { DiskImage } from './image/types.js';
 import { isEspType, readPartitionTable, type BootMode, type Partition, type Problem } from './partitions/index.js';
 import { ova, readOva, type OvaResult, type OvfDescriptor, type OvfDisk, type TarEntry, type Verification } from './formats/ova/index.js';
@@ -14,6 +14,10 @@ export type InspectedPartition = Partition & {
   filesystem: Filesystem | null;
   /** For an EFI System Partition with a FAT file system: the loaders under \EFI\BOOT and the vendor folders. */
   esp?: EspContents;
+  /** For an ext2/3/4 root file system (one with /etc): the Linux release and its installed kernels. */
+  linux?: LinuxRelease;
+  /** For an ext2/3/4 volume without /etc that holds vmlinuz-* at its root (a separate /boot): those kernels. */
+  bootKernels?: string[];
 };
 
 /** What inspect says of any input, a disk image or an OVA. */
@@ -160,9 +164,20 @@ async function withFilesystems(image: DiskImage, partitions: Partition[], kept: 
     const filesystem = partition.typeName === 'extended' ? null : (await kept(detectFilesystem(image, partition.start, partition.size))) ?? null;
     const isEsp = isEspType(partition.type) && filesystem?.type === 'vfat';
     const esp = isEsp ? await kept(findEfiLoaders(image, partition.start, partition.size)) : undefined;
-    out.push({ ...partition, filesystem, ...(esp === undefined ? {} : { esp }) });
+    const os = EXT_TYPES.has(filesystem?.type ?? '') ? await linuxFacts(image, partition, kept) : {};
+    out.push({ ...partition, filesystem, ...(esp === undefined ? {} : { esp }), ...os });
   }
   return out;
+}
+
+const EXT_TYPES = new Set(['ext2', 'ext3', 'ext4']);
+
+/** A root file system's release and kernels, or a separate /boot's kernels; a few dozen KiB of reads. */
+async function linuxFacts(image: DiskImage, partition: Partition, kept: Kept): Promise<Pick<InspectedPartition, 'linux' | 'bootKernels'>> {
+  const linux = await kept(linuxRelease(image, partition.start, partition.size));
+  if (linux) return { linux };
+  const kernels = await kept(bootKernels(image, partition.start, partition.size));
+  return kernels && kernels.length > 0 ? { bootKernels: kernels } : {};
 }
 
 /** Every disk the OVF references, inspected through the same readers as a standalone file. */

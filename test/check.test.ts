@@ -339,3 +339,48 @@ describe('streamed inspection (a pipe)', () => {
     expect(piped.bootMode).toBe('uefi-preferred');
   });
 });
+
+describe('Linux roots (ext4 populated with mke2fs -d)', () => {
+  /** MBR disk: one active ext4 partition per root folder given, each filled from that folder. */
+  function linuxDisk(name: string, roots: Record<string, string>[]): string {
+    const path = blank(name, (2 + roots.length * 24) * MiB);
+    const lines = roots.map((_, i) => `start=${2048 + i * 24 * 2048}, size=${24 * 2048}, type=83${i === 0 ? ', bootable' : ''}`);
+    run('sfdisk', ['-q', path], `label: dos\n${lines.join('\n')}\n`);
+    roots.forEach((files, i) => {
+      const root = mkdtempSync(join(dir, 'root-'));
+      for (const [file, text] of Object.entries(files)) {
+        execFileSync('mkdir', ['-p', join(root, file, '..')]);
+        writeFileSync(join(root, file), text);
+      }
+      run('mke2fs', ['-q', '-t', 'ext4', '-F', '-d', root, '-E', `offset=${(2048 + i * 24 * 2048) * 512}`, path, `${24 * 1024}k`]);
+    });
+    return path;
+  }
+  const ubuntu = { 'etc/os-release': 'NAME="Ubuntu"\nID=ubuntu\nVERSION_ID="22.04"\nPRETTY_NAME="Ubuntu 22.04.4 LTS"\n' };
+
+  it('a root with os-release and a kernel: Linux from the release, no kernel warning', async () => {
+    const path = linuxDisk('linux-root.raw', [{ ...ubuntu, 'boot/vmlinuz-5.15.0-91-generic': 'kernel' }]);
+    const report = await checked(path);
+    expect(report.guest?.evidence.join(' ')).toContain('Ubuntu 22.04.4 LTS');
+    expect(report.importImage?.Platform).toBe('Linux');
+    expect(codes(report)).not.toContain('KERNEL_UNDETECTABLE');
+    const partition = (report.inspect as import('../src/inspect.js').DiskReport).partitions![0]!;
+    expect(partition.linux).toMatchObject({ id: 'ubuntu', versionId: '22.04', kernels: ['5.15.0-91-generic'] });
+  });
+
+  it('a root without any kernel: KERNEL_UNDETECTABLE; a separate /boot partition with one silences it', async () => {
+    expect(codes(await checked(linuxDisk('no-kernel.raw', [ubuntu])))).toContain('KERNEL_UNDETECTABLE');
+    const split = await checked(linuxDisk('split-boot.raw', [ubuntu, { 'vmlinuz-6.1.0-13-amd64': 'kernel' }]));
+    expect(codes(split)).not.toContain('KERNEL_UNDETECTABLE');
+    expect(codes(split)).not.toContain('LINUX_MULTIPLE_ROOTS');
+  });
+
+  it('two roots on the boot disk: LINUX_MULTIPLE_ROOTS', async () => {
+    const report = await checked(linuxDisk('two-roots.raw', [
+      { ...ubuntu, 'boot/vmlinuz-5.15.0-91-generic': 'k' },
+      { 'etc/redhat-release': 'Red Hat Enterprise Linux release 8.6 (Ootpa)\n', 'boot/vmlinuz-4.18.0-372.el8.x86_64': 'k' },
+    ]));
+    expect(errorCodes(report)).toContain('LINUX_MULTIPLE_ROOTS');
+    expect(report.findings.find((f) => f.code === 'LINUX_MULTIPLE_ROOTS')!.message).toMatch(/Ubuntu.*Red Hat|Ubuntu.*rhel/);
+  });
+});

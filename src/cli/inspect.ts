@@ -53,6 +53,12 @@ function diskRows(report: DiskReport): [string, string][] {
   ];
   const loaders = (report.partitions ?? []).flatMap((p) => p.esp?.loaders ?? []);
   if (loaders.length > 0) rows.push(['EFI loaders', loaders.map((l) => `${l.path} (${l.architecture ?? 'unknown'})`).join(', ')]);
+  for (const partition of report.partitions ?? []) {
+    const { linux } = partition;
+    if (linux === undefined) continue;
+    const kernels = linux.kernels.length > 0 ? `kernels ${linux.kernels.join(', ')}` : 'no kernel found';
+    rows.push(['Linux', `${linux.prettyName ?? linux.id ?? 'unknown release'} on partition ${partition.index}, ${kernels}`]);
+  }
   for (const problem of report.partitionProblems) rows.push(['problem', `${problem.code}: ${problem.message}`]);
   for (const [key, value] of Object.entries(report.details)) {
     if (value !== null && typeof value !== 'object') rows.push([key, String(value)]);

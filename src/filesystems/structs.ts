@@ -50,7 +50,10 @@ export const EXFAT_BOOT = defineStruct('exFAT boot sector', 512, {
   signature: [0x1fe, 'u16le'],
 });
 
-/** ext2/3/4 superblock, at byte 1024 of the volume (kernel.org "ext4 Data Structures and Algorithms", Super Block). */
+/**
+ * ext2/3/4 superblock, at byte 1024 of the volume (kernel.org "ext4 Data Structures and Algorithms", Super Block).
+ * Detection uses the first group of fields; the path lookup (ext.ts) also needs the geometry after it.
+ */
 export const EXT_SUPERBLOCK = defineStruct('ext superblock', 1024, {
   blocksCountLo: [0x04, 'u32le'],
   logBlockSize: [0x18, 'u32le'],
@@ -61,6 +64,98 @@ export const EXT_SUPERBLOCK = defineStruct('ext superblock', 1024, {
   uuid: [0x68, 'bytes', 16],
   volumeName: [0x78, 'bytes', 16],
   blocksCountHi: [0x150, 'u32le'],
+  inodesCount: [0x00, 'u32le'],
+  /** 1 on 1 KiB-block volumes (block 0 holds the boot sector and superblock), else 0. */
+  firstDataBlock: [0x14, 'u32le'],
+  blocksPerGroup: [0x20, 'u32le'],
+  inodesPerGroup: [0x28, 'u32le'],
+  /** 0: the original format, with 128-byte inodes and no s_inode_size; 1: dynamic (s_inode_size is valid). */
+  revLevel: [0x4c, 'u32le'],
+  inodeSize: [0x58, 'u16le'],
+  /** Group descriptor size when the 64bit incompat feature is set; 32 bytes without it. */
+  descSize: [0xfe, 'u16le'],
+});
+
+/**
+ * ext group descriptor, the 32-byte form every volume has (ext4 docs, Block Group Descriptors); the group
+ * descriptor table starts in the block after the superblock's.
+ */
+export const EXT_GROUP_DESC = defineStruct('ext group descriptor', 32, {
+  inodeTableLo: [0x08, 'u32le'],
+});
+
+/** The 64-byte descriptor of 64bit volumes adds the high halves; only the inode table's is needed. */
+export const EXT_GROUP_DESC_64 = defineStruct('ext 64-bit group descriptor', 64, {
+  inodeTableHi: [0x28, 'u32le'],
+});
+
+/**
+ * The first 128 bytes of an ext inode, the part every inode size has (ext4 docs, Index Nodes). `block` is
+ * i_block: an extent tree root, the classic block map, a fast symlink's target or inline data. `sizeHigh` was
+ * i_dir_acl for directories on ext2/3; ext4 trusts it for directories only with the largedir feature.
+ */
+export const EXT_INODE = defineStruct('ext inode', 128, {
+  mode: [0x00, 'u16le'],
+  sizeLo: [0x04, 'u32le'],
+  /** In 512-byte sectors (without the huge_file flag), file data and the xattr block together. */
+  blocksLo: [0x1c, 'u32le'],
+  flags: [0x20, 'u32le'],
+  block: [0x28, 'bytes', 60],
+  fileAclLo: [0x68, 'u32le'],
+  sizeHigh: [0x6c, 'u32le'],
+});
+
+/** Large inodes (s_inode_size > 128) say how much of the rest is fields; in-inode xattrs follow those. */
+export const EXT_INODE_EXTRA = defineStruct('ext inode extra', 132, {
+  extraIsize: [0x80, 'u16le'],
+});
+
+/** Header of every extent-tree node, in i_block or a whole block (ext4 docs, Extent Tree). Magic 0xF30A. */
+export const EXT_EXTENT_HEADER = defineStruct('ext extent header', 12, {
+  magic: [0x00, 'u16le'],
+  entries: [0x02, 'u16le'],
+  max: [0x04, 'u16le'],
+  depth: [0x06, 'u16le'],
+});
+
+/** An interior extent-tree entry: the first logical block it covers and the block of the node below. */
+export const EXT_EXTENT_INDEX = defineStruct('ext extent index', 12, {
+  block: [0x00, 'u32le'],
+  leafLo: [0x04, 'u32le'],
+  leafHi: [0x08, 'u16le'],
+});
+
+/** A leaf extent: `len` above 32768 marks an unwritten extent of len - 32768 blocks, which reads as zeros. */
+export const EXT_EXTENT = defineStruct('ext extent', 12, {
+  block: [0x00, 'u32le'],
+  len: [0x04, 'u16le'],
+  startHi: [0x06, 'u16le'],
+  startLo: [0x08, 'u32le'],
+});
+
+/**
+ * A linear directory entry (ext4 docs, Linear (Classic) Directories): ext4_dir_entry_2 when the filetype
+ * feature is set (8-bit name length, then the type), else ext4_dir_entry (16-bit name length, no type).
+ */
+export const EXT_DIR_ENTRY = defineStruct('ext directory entry', 8, {
+  inode: [0x00, 'u32le'],
+  recLen: [0x04, 'u16le'],
+  nameLen: [0x06, 'u8'],
+  fileType: [0x07, 'u8'],
+  nameLen16: [0x06, 'u16le'],
+});
+
+/**
+ * An extended-attribute entry (ext4 docs, Extended Attributes). In the inode body the values' offsets count from
+ * the first entry, which follows the 4-byte magic 0xEA020000; the inline_data feature keeps a file's bytes past
+ * the first 60 in the value of "system.data" (name index 7, name "data").
+ */
+export const EXT_XATTR_ENTRY = defineStruct('ext xattr entry', 16, {
+  nameLen: [0x00, 'u8'],
+  nameIndex: [0x01, 'u8'],
+  valueOffs: [0x02, 'u16le'],
+  valueInum: [0x04, 'u32le'],
+  valueSize: [0x08, 'u32le'],
 });
 
 /** XFS superblock, at byte 0, big-endian ("XFS Algorithms & Data Structures", Superblocks). */

@@ -192,6 +192,32 @@ export const bootRules: Rule[] = [
     }),
   },
   {
+    code: 'LINUX_MULTIPLE_ROOTS',
+    severity: 'error',
+    requirement: `${GUIDE}, Troubleshooting: "Unsupported configuration - Multiple directories found"`,
+    test: (subject) => onBootDisk(subject, (disk, name) => {
+      const roots = (disk.partitions ?? []).filter((p) => p.linux !== undefined);
+      return roots.length < 2 ? undefined : {
+        message: `${name} holds ${roots.length} Linux root file systems (partitions ${roots.map((p) => `${p.index}: ${p.linux!.prettyName ?? p.linux!.id ?? '/etc'}`).join(', ')})`,
+        fix: 'VM Import needs exactly one /etc: remove the other installation (dual boot is not supported)',
+      };
+    }),
+  },
+  {
+    code: 'KERNEL_UNDETECTABLE',
+    severity: 'warning',
+    requirement: `${GUIDE}, Troubleshooting: "Unable to determine kernel version"`,
+    test: (subject) => onBootDisk(subject, (disk, name) => {
+      const partitions = disk.partitions ?? [];
+      const root = partitions.find((p) => p.linux !== undefined);
+      if (root === undefined || root.linux!.kernels.length > 0 || partitions.some((p) => p.bootKernels !== undefined)) return undefined;
+      return {
+        message: `${name}: the Linux root (partition ${root.index}) has no kernel in /boot or /lib/modules, and no /boot partition holds one`,
+        fix: 'install the distribution\'s kernel package in the guest before export (a kernel on LVM or another disk is not seen)',
+      };
+    }),
+  },
+  {
     code: 'WIN_DYNAMIC_DISK',
     severity: 'warning',
     requirement: `${GUIDE}, Limitations: Windows dynamic disks cannot be converted from GPT to MBR`,

@@ -19,7 +19,7 @@ export function guestFacts(disks: DiskReport[], ova: OvaReport | null): GuestFac
   const evidence: string[] = [];
   const boot = disks[0];
   const osText = [ova?.ovf.osType, ova?.ovf.osDescription].filter((text) => text !== undefined && text !== '').join(' ');
-  const platform = platformFromOs(osText, evidence) ?? platformFromFilesystems(disks, evidence);
+  const platform = platformFromOs(osText, evidence) ?? platformFromRelease(boot, evidence) ?? platformFromFilesystems(disks, evidence);
   const architecture = architectureFromLoaders(boot, evidence) ?? architectureFromOs(osText, evidence);
   const firmware = ova?.ovf.firmware ?? null;
   if (firmware !== null) evidence.push(`OVF firmware ${firmware}`);
@@ -31,6 +31,14 @@ function platformFromOs(osText: string, evidence: string[]): GuestFacts['platfor
   const platform = WINDOWS_OS.test(osText) ? 'Windows' : LINUX_OS.test(osText) ? 'Linux' : null;
   if (platform !== null) evidence.push(`OVF operating system "${osText}"`);
   return platform;
+}
+
+/** An ext root file system with an os-release (or the like) is Linux, whatever else the disk holds. */
+function platformFromRelease(boot: DiskReport | undefined, evidence: string[]): GuestFacts['platform'] {
+  const release = (boot?.partitions ?? []).find((p) => p.linux !== undefined)?.linux;
+  if (release === undefined) return null;
+  evidence.push(`Linux root file system (${release.prettyName ?? release.id ?? release.source ?? '/etc'})`);
+  return 'Linux';
 }
 
 /** NTFS alone means Windows; Linux file systems alone mean Linux; both (or neither) decide nothing. */
