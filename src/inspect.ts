@@ -6,7 +6,9 @@ import type { DiskImage } from './image/types.js';
 import { isEspType, readPartitionTable, type BootMode, type Partition, type Problem } from './partitions/index.js';
 import { ova, readOva, type OvaResult, type OvfDescriptor, type OvfDisk, type TarEntry, type Verification } from './formats/ova/index.js';
 import { ForwardSource } from './source/forward.js';
-import { captureWindows } from './image/capture.js';
+import { captureWindows, windowSource } from './image/capture.js';
+import { vhd } from './formats/vhd/index.js';
+import { hasCookie } from './formats/vhd/footer.js';
 import { openSource } from './source/open.js';
 import type { ByteSource } from './source/types.js';
 
@@ -118,7 +120,7 @@ async function inspectDisk(image: DiskImage): Promise<DiskReport> {
   const { source } = image;
   try {
     const streamed = !image.randomAccess;
-    const readable = streamed ? await captureWindows(image, () => (source as ForwardSource).drain()) : image;
+    const readable = streamed ? await streamedView(image) : image;
     const kept = <T>(work: Promise<T>) => (streamed ? unlessNotKept(work) : work);
     const table = await kept(readPartitionTable(readable));
     const partitions = table === undefined ? undefined : await withFilesystems(readable, table.partitions, kept);
@@ -126,10 +128,10 @@ async function inspectDisk(image: DiskImage): Promise<DiskReport> {
     const found = [...(partitions ?? []).map((p) => p.filesystem), bare].filter((fs) => fs !== null && fs !== undefined);
     return {
       file: source.name,
-      format: image.format,
-      subformat: image.subformat,
+      format: readable.format,
+      subformat: readable.subformat,
       virtualSize: readable.virtualSize!,
-      allocatedSize: image.allocatedSize ?? null,
+      allocatedSize: readable.allocatedSize ?? null,
       fileSize: source.size ?? null,
       randomAccess: image.randomAccess,
       bytesRead: source.bytesRead,
@@ -138,11 +140,24 @@ async function inspectDisk(image: DiskImage): Promise<DiskReport> {
       partitions: partitions ?? null,
       filesystems: table === undefined ? null : [...new Set(found.map((fs) => fs!.type))].sort(),
       partitionProblems: table?.problems ?? [],
-      details: { ...image.details },
+      details: { ...readable.details },
     };
   } finally {
     await image.close().catch(() => undefined);
   }
+}
+
+/**
+ * A forward-only image streamed once into the windows inspection needs. Through a pipe a fixed VHD looks like RAW
+ * until its footer, the last 512 bytes, goes by; the kept tail then shows it, and the VHD reader reopens the
+ * windows so the report says what a file would.
+ */
+async function streamedView(image: DiskImage): Promise<DiskImage> {
+  const windows = await captureWindows(image, () => (image.source as ForwardSource).drain());
+  const size = windows.virtualSize!;
+  if (image.format !== 'raw' || size < 512) return windows;
+  const tail = await windows.read(size - 512, 512);
+  return hasCookie(tail) ? vhd.open(windowSource(windows), {}) : windows;
 }
 
 /** undefined when the work needed bytes a streamed inspection did not keep. */

@@ -9,6 +9,7 @@
  */
 import { DiskError } from '../errors.js';
 import { isEspType, readPartitionTable, type Partition } from '../partitions/index.js';
+import type { ByteSource } from '../source/types.js';
 import type { DiskImage, Extent } from './types.js';
 
 export const CaptureLimits = {
@@ -152,6 +153,24 @@ function windowImage(image: DiskImage, windows: WindowSet, size: number, outside
       throw new DiskError('INTERNAL', 'the windows of a streamed inspection have no extents');
     },
     read,
+    close: async () => undefined,
+  };
+}
+
+/**
+ * The kept windows as a random-access ByteSource (reads outside them are NOT_SEEKABLE), so a reader can reopen
+ * what streamed past: a fixed VHD's footer comes last, so a pipe learns only at its end that it was one.
+ */
+export function windowSource(windows: DiskImage): ByteSource {
+  return {
+    name: windows.source.name,
+    size: windows.virtualSize,
+    seekable: true,
+    get bytesRead() {
+      return windows.source.bytesRead;
+    },
+    read: (offset, length) => windows.read(offset, length),
+    readInto: async (offset, target) => target.set(await windows.read(offset, target.length)),
     close: async () => undefined,
   };
 }

@@ -244,7 +244,7 @@ export const bootRules: Rule[] = [
     requirement: 'diskport: partition tables need random access to the disk',
     test: (subject) => namedDisks(subject).slice(0, 1).flatMap(({ disk, name }) => disk.partitions !== null ? [] : [{
       disk: name,
-      message: `${name} could only be read front to back (a pipe, or a compressed OVA entry), so its partition table, boot mode and file systems were not checked`,
+      message: `${name} was read front to back (a pipe, or a compressed OVA entry) and its partition table lies outside the parts kept (a long EBR chain, say), so its partition table, boot mode and file systems were not checked`,
       fix: 'run diskport check on an uncompressed file for the full set of checks',
     }]),
   },

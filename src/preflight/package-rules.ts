@@ -62,7 +62,7 @@ export const packageRules: Rule[] = [
     code: 'OVA_MANIFEST_INCOMPLETE',
     severity: 'warning',
     requirement: `${OVF_SPEC} 5.1: the manifest covers every file of the package`,
-    test: (subject) => onOva(subject, (ova) => (ova.verification?.unlisted ?? []).length === 0 ? [] : [{
+    test: (subject) => onOva(subject, (ova) => ova.manifest === null || (ova.verification?.unlisted ?? []).length === 0 ? [] : [{
       message: `the manifest does not cover ${ova.verification!.unlisted.join(', ')}`,
       fix: 'regenerate the manifest over every file of the package',
     }]),

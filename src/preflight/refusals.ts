@@ -56,13 +56,15 @@ const REFUSALS: Refusal[] = [
 export function refusalFinding(error: DiskError): Finding | undefined {
   const refusal = REFUSALS.find((r) => r.error === error.code && (r.format === undefined || r.format === error.format));
   if (refusal === undefined) return undefined;
+  // A disk inside an OVA is named `vm.ova:disk1.vmdk`; findings name OVA disks by their entry, as the rules do.
+  const disk = error.file === undefined ? undefined : error.file.replace(/^.*\.ova:/i, '');
   return {
     code: refusal.code,
     severity: 'error',
-    message: `${error.file ?? 'the image'} is ${refusal.message(error)}`,
+    message: `${disk ?? 'the image'} is ${refusal.message(error)}`,
     fix: refusal.fix,
     requirement: refusal.requirement,
-    ...(error.file === undefined ? {} : { disk: error.file }),
+    ...(disk === undefined ? {} : { disk }),
   };
 }
 

@@ -55,9 +55,10 @@ export function buildImportImageRequest(subjects: Subject[], placement: RequestP
   };
 }
 
+/** undefined when a disk (standalone, or inside the OVA) is in a format VM Import does not read. */
 function diskContainer(subject: Subject, placement: RequestPlacement): ImageDiskContainer | undefined {
   const format = subject.ova === null ? subject.disks[0]?.format : 'ova';
-  if (format === undefined || format === 'qcow2') return undefined;
+  if (format === undefined || subject.disks.length === 0 || subject.disks.some((disk) => disk.format === 'qcow2')) return undefined;
   const name = basename(subject.file);
   return {
     Description: name,

@@ -21,6 +21,7 @@ import { ForwardSource } from '../../src/source/forward.js';
 import { MemorySource } from '../../src/source/memory.js';
 import type { ByteSource } from '../../src/source/types.js';
 import { FIXTURES, fixture, guestHash, mutate, qemuRawHash, seeded } from '../helpers.js';
+import { NS, fixHeaderSum, header, ovfXml, paxRecords, tarOf, type Member } from '../ova-builder.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -111,76 +112,6 @@ function comparable<T>(outcome: Outcome<T>): unknown {
 function resultOf<T>(outcome: Outcome<T>): OvaResult<T> {
   if (!outcome.ok) throw outcome.error;
   return outcome.result;
-}
-
-// --- by-hand tar bytes (independent of the reader's own header table) ------------------------------------------
-
-interface Member {
-  name: string;
-  data?: Uint8Array | string;
-  /** typeflag character; '0' by default. */
-  type?: string;
-  linkname?: string;
-  /** The header's size field when it should not be the data's length. */
-  size?: number;
-  magic?: 'posix' | 'gnu';
-}
-
-function header(member: Member, size: number): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(member.name, 0, 100, 'utf8');
-  block.write('0000644\0', 100, 'latin1');
-  block.write('0000000\0', 108, 'latin1');
-  block.write('0000000\0', 116, 'latin1');
-  if (size < 8 ** 11) block.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-  else {
-    // GNU base-256: 0x80, then the value big-endian in the remaining 11 bytes.
-    block[124] = 0x80;
-    let value = BigInt(size);
-    for (let i = 135; i > 124; i--, value >>= 8n) block[i] = Number(value & 0xffn);
-  }
-  block.write('14540000000\0', 136, 'latin1');
-  block.write(member.type ?? '0', 156, 'latin1');
-  if (member.linkname !== undefined) block.write(member.linkname, 157, 100, 'utf8');
-  if (member.magic === 'gnu') block.write('ustar  \0', 257, 'latin1');
-  else block.write('ustar\u000000', 257, 'latin1');
-  block.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of block) sum += byte;
-  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return block;
-}
-
-function tarOf(members: Member[], end = true): Buffer {
-  const parts: Buffer[] = [];
-  for (const member of members) {
-    const data = typeof member.data === 'string' ? Buffer.from(member.data, 'utf8') : Buffer.from(member.data ?? new Uint8Array(0));
-    parts.push(header(member, member.size ?? data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  }
-  if (end) parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
-}
-
-/** pax records `"<len> key=value\n"`, len counting the whole record. */
-function paxRecords(records: Record<string, string>): string {
-  return Object.entries(records).map(([key, value]) => {
-    const body = ` ${key}=${value}\n`;
-    let length = body.length + 1;
-    while (String(length).length + body.length !== length) length = String(length).length + body.length;
-    return `${length}${body}`;
-  }).join('');
-}
-
-const NS = 'xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf"';
-
-function ovfXml(files: { href: string; extra?: string }[], disks: { file?: number; capacity?: string; units?: string }[] = [{ file: 0 }], head = ''): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>${head}
-<Envelope ${NS}>
-  <References>${files.map((f, i) => `<File ovf:href="${f.href}" ovf:id="file${i}"${f.extra ?? ''}/>`).join('')}</References>
-  <DiskSection><Info>disks</Info>${disks.map((d, i) => `<Disk ovf:diskId="d${i}"${d.file === undefined ? '' : ` ovf:fileRef="file${d.file}"`} ovf:capacity="${d.capacity ?? '3'}" ovf:capacityAllocationUnits="${d.units ?? 'byte * 2^20'}"/>`).join('')}</DiskSection>
-  <VirtualSystem ovf:id="vm"><Info>vm</Info></VirtualSystem>
-</Envelope>
-`;
 }
 
 const smallDisk = () => readFileSync(fixture('empty-stream.vmdk'));
@@ -497,13 +428,6 @@ describe('hostile packages: the same DiskError from a file and from a pipe', () 
     expect(comparable(fromPipe)).toMatchObject({ code: 'CORRUPT_DATA' });
   });
 });
-
-function fixHeaderSum(bytes: Buffer, at: number): void {
-  bytes.fill(0x20, at + 148, at + 156);
-  let sum = 0;
-  for (let i = at; i < at + 512; i++) sum += bytes[i]!;
-  bytes.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 'latin1');
-}
 
 // --- OVF and manifest details ------------------------------------------------------------------------------------
 
