@@ -107,23 +107,47 @@ function copyOverlap(sourceStart: number, source: Uint8Array, window: Window): v
   if (to > from) window.bytes.set(source.subarray(from - sourceStart, to - sourceStart), from - window.start);
 }
 
-/** The last `capacity` guest bytes of an image whose size is learned only at its end (a RAW pipe). */
+/**
+ * The last `capacity` guest bytes of an image whose size is learned only at its end (a RAW pipe): a ring indexed by
+ * guest offset. Each extent writes only its last `capacity` bytes, so streaming costs a copy of at most that much
+ * per extent, not of the whole disk.
+ */
 class RollingTail {
-  private readonly pieces: { offset: number; data: Uint8Array | undefined; length: number }[] = [];
+  private readonly ring: Uint8Array;
+  /** Guest offset just past the last byte written. */
+  private end = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(private readonly capacity: number) {
+    this.ring = new Uint8Array(capacity);
+  }
 
   push(extent: Extent): void {
-    // extent.data is a pooled buffer, valid until the iterator advances: keep a copy.
-    this.pieces.push({ offset: extent.offset, length: extent.length, data: extent.zero ? undefined : extent.data.slice() });
-    while (this.pieces.length > 1 && extent.offset + extent.length - (this.pieces[1]!.offset) >= this.capacity) this.pieces.shift();
+    if (extent.offset > this.end) this.write(this.end, extent.offset - this.end, undefined); // unallocated: zeros
+    this.write(extent.offset, extent.length, extent.zero ? undefined : extent.data);
+    this.end = Math.max(this.end, extent.offset + extent.length);
+  }
+
+  /** Writes the last `capacity` bytes of [offset, offset + length) (zeros when `data` is undefined). */
+  private write(offset: number, length: number, data: Uint8Array | undefined): void {
+    const skip = Math.max(0, length - this.capacity);
+    for (let done = skip; done < length; ) {
+      const at = (offset + done) % this.capacity;
+      const run = Math.min(length - done, this.capacity - at);
+      if (data === undefined) this.ring.fill(0, at, at + run);
+      else this.ring.set(data.subarray(done, done + run), at);
+      done += run;
+    }
   }
 
   window(size: number): Window {
+    if (size > this.end) this.write(this.end, size - this.end, undefined); // the stream ended in unallocated bytes
     const start = Math.max(0, size - this.capacity);
-    const window = { start, bytes: new Uint8Array(size - start) };
-    for (const piece of this.pieces) if (piece.data !== undefined) copyOverlap(piece.offset, piece.data, window);
-    return window;
+    const bytes = new Uint8Array(size - start);
+    const at = start % this.capacity;
+    const first = this.ring.subarray(at, Math.min(this.capacity, at + bytes.length));
+    bytes.set(first);
+    bytes.set(this.ring.subarray(0, bytes.length - first.length), first.length);
+    return { start, bytes };
   }
 }
 

@@ -27,13 +27,7 @@ export class ForwardSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    checkReadLength(this.name, offset, length);
-    if (this.size !== undefined && offset + length > this.size) {
-      throw new DiskError('TRUNCATED', `needs bytes ${offset}..${offset + length} but the input is ${this.size} bytes`, {
-        file: this.name,
-        offset,
-      });
-    }
+    this.checkRange(offset, length);
     if (offset >= this.position) return this.take(offset, length);
     if (offset + length <= this.head.length) return this.head.slice(offset, offset + length);
     if (this.position <= this.head.length) {
@@ -49,7 +43,32 @@ export class ForwardSource implements ByteSource {
   }
 
   async readInto(offset: number, target: Uint8Array): Promise<void> {
-    target.set(await this.read(offset, target.length));
+    if (offset < this.position) {
+      target.set(await this.read(offset, target.length));
+      return;
+    }
+    // Straight from the stream's chunks into the caller's (pooled) buffer: streaming a whole disk this way
+    // allocates nothing per read, where building each multi-MiB read first left the GC a buffer per read.
+    this.checkRange(offset, target.length);
+    await this.discard(offset - this.position);
+    let done = 0;
+    while (done < target.length) {
+      const chunk = await this.nextChunk(offset + done);
+      const used = Math.min(target.length - done, chunk.length);
+      target.set(chunk.subarray(0, used), done);
+      this.consume(used);
+      done += used;
+    }
+  }
+
+  private checkRange(offset: number, length: number): void {
+    checkReadLength(this.name, offset, length);
+    if (this.size !== undefined && offset + length > this.size) {
+      throw new DiskError('TRUNCATED', `needs bytes ${offset}..${offset + length} but the input is ${this.size} bytes`, {
+        file: this.name,
+        offset,
+      });
+    }
   }
 
   /** Reads `length` bytes at `offset` >= position, discarding what lies before. */
@@ -129,6 +148,32 @@ export class ForwardSource implements ByteSource {
       if (!(error instanceof DiskError && error.code === 'TRUNCATED' && this.ended)) throw error;
     }
     return concat(parts, got);
+  }
+
+  /**
+   * readSome into the caller's buffer: up to `target.length` bytes at `offset`, the count read (0 past the end).
+   * Streaming a pipe of unknown length this way copies each byte once into one reused buffer.
+   */
+  async readSomeInto(offset: number, target: Uint8Array): Promise<number> {
+    if (offset < this.position) {
+      const some = await this.readSome(offset, target.length);
+      target.set(some);
+      return some.length;
+    }
+    let got = 0;
+    try {
+      await this.discard(offset - this.position);
+      while (got < target.length) {
+        const chunk = await this.nextChunk(this.position);
+        const used = Math.min(target.length - got, chunk.length);
+        target.set(chunk.subarray(0, used), got);
+        this.consume(used);
+        got += used;
+      }
+    } catch (error) {
+      if (!(error instanceof DiskError && error.code === 'TRUNCATED' && this.ended)) throw error;
+    }
+    return got;
   }
 
   /** Reads and discards the rest of the stream; returns the total length. */

@@ -41,11 +41,13 @@ function openUnsized(source: ByteSource): DiskImage {
   return { ...image, virtualSize: undefined };
 }
 
+/** One buffer, reused: an extent's data is valid until the iterator advances (DiskImage's contract). */
 async function* streamToEnd(source: ForwardSource): AsyncGenerator<Extent> {
+  const buffer = Buffer.allocUnsafe(Limits.dataChunk);
   for (let offset = 0; ; ) {
-    const data = await source.readSome(offset, Limits.dataChunk);
-    if (data.length === 0) return;
-    yield { offset, length: data.length, data };
-    offset += data.length;
+    const length = await source.readSomeInto(offset, buffer);
+    if (length === 0) return;
+    yield { offset, length, data: buffer.subarray(0, length) };
+    offset += length;
   }
 }
