@@ -43,11 +43,26 @@ export async function checkMany(files: string[], options: CheckManyOptions = {})
   return Promise.all(files.map((file) => checkOne(file, probeOptions, timeoutMs)));
 }
 
+/** A task that never started but lost its worker (another probe on it hung or crashed) is run again, this often. */
+const MAX_ATTEMPTS = 3;
+
 async function checkOne(file: string, options: CheckOptions, timeoutMs: number): Promise<CheckOutcome> {
   // Stdin belongs to the main thread (a worker's process.stdin is not the terminal's or the pipe's).
   if (file === '-') return checkHere(file, options);
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await attemptCheck(file, options, timeoutMs);
+    if (outcome !== 'not started') return outcome;
+    if (attempt === MAX_ATTEMPTS) {
+      const error = new DiskError('PROBE_CRASHED', `the probe's worker thread died ${MAX_ATTEMPTS} times before it could start`, { file });
+      return { file, error: error.toJSON() };
+    }
+  }
+}
+
+async function attemptCheck(file: string, options: CheckOptions, timeoutMs: number): Promise<CheckOutcome | 'not started'> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let started = false;
   try {
     const report = await runTask(
       'check',
@@ -55,6 +70,7 @@ async function checkOne(file: string, options: CheckOptions, timeoutMs: number):
       {
         signal: controller.signal,
         onStart: () => {
+          started = true;
           timer = setTimeout(() => controller.abort(), timeoutMs);
         },
       },
@@ -62,6 +78,7 @@ async function checkOne(file: string, options: CheckOptions, timeoutMs: number):
     return { file, report };
   } catch (error) {
     if (error instanceof DiskError) return { file, error: error.toJSON() };
+    if (!started) return 'not started';
     const reason = controller.signal.aborted
       ? new DiskError('PROBE_TIMEOUT', `the probe ran past ${timeoutMs} ms and was stopped`, { file })
       : new DiskError('PROBE_CRASHED', `the probe's worker thread died: ${error instanceof Error ? error.message : String(error)}`, { file });

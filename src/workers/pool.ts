@@ -97,6 +97,9 @@ async function createPool(): Promise<Piscina> {
     // on the event loop, so with 0 a batch whose running probes all crashed or timed out had no thread left for
     // its queued files and a CLI's node quit mid-batch (the test "finishes in a process of its own" catches it).
     minThreads: availableParallelism(),
+    // One task queued inside each worker behind the one it runs (worker.ts runs them in turn): the next probe
+    // starts without a round trip through the main thread. Measured on bench/check: 1.3-1.4x -> 1.5-1.7x.
+    concurrentTasksPerWorker: 2,
     idleTimeout: IDLE_TIMEOUT_MS,
     resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
   });

@@ -64,7 +64,21 @@ const CHUNK = 1024 * 1024;
  */
 const FAULTS = process.env.DISKPORT_TEST_FAULTS === '1';
 
-export default async function run(task: WorkerTask): Promise<Envelope<TaskValues[WorkerTask['kind']]>> {
+/**
+ * The pool hands each worker a second task while it runs one (concurrentTasksPerWorker), so no thread idles
+ * waiting for the main thread to dispatch; but tasks still run one at a time, in order. A task announces itself
+ * (and its timeout clock starts) only when its turn comes, so a probe that hangs never makes the task queued
+ * behind it look hung: that one never started, and the main side runs it again elsewhere.
+ */
+let turn: Promise<unknown> = Promise.resolve();
+
+export default function run(task: WorkerTask): Promise<Envelope<TaskValues[WorkerTask['kind']]>> {
+  const mine = turn.then(() => runNow(task));
+  turn = mine.catch(() => undefined);
+  return mine;
+}
+
+async function runNow(task: WorkerTask): Promise<Envelope<TaskValues[WorkerTask['kind']]>> {
   parentPort?.postMessage({ started: task.id } satisfies StartedNotice);
   try {
     switch (task.kind) {
