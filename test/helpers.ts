@@ -102,3 +102,21 @@ export async function inspectDisk(input: Parameters<typeof inspect>[0], options?
   if (report.format === 'ova') throw new Error(`${report.file} is an OVA, not a disk image`);
   return report;
 }
+
+/**
+ * mutate() in place: damages 1-4 bytes of `bytes` inside the regions and returns what puts them back. For large
+ * images, where copying the whole image per mutant would cost more than the reading under test.
+ */
+export function mutateInPlace(bytes: Uint8Array, random: () => number, regions: [number, number][]): () => void {
+  const saved: [number, number][] = [];
+  for (let flips = 1 + (random() % 4); flips > 0; flips--) {
+    const [start, end] = regions[random() % regions.length]!;
+    const at = start + (random() % Math.max(1, end - start));
+    saved.push([at, bytes[at]!]);
+    const style = random() % 3;
+    bytes[at] = style === 0 ? random() & 0xff : style === 1 ? 0xff : 0;
+  }
+  return () => {
+    for (const [at, value] of saved.reverse()) bytes[at] = value;
+  };
+}
