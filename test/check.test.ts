@@ -375,6 +375,23 @@ describe('Linux roots (ext4 populated with mke2fs -d)', () => {
     expect(codes(split)).not.toContain('LINUX_MULTIPLE_ROOTS');
   });
 
+  it('fstab: missing -> LINUX_FSTAB_UNREADABLE; device names -> LINUX_FSTAB_DEVICE_NAMES; cifs -> LINUX_FSTAB_NETWORK_FS', async () => {
+    const kernel = { 'boot/vmlinuz-5.15.0-91-generic': 'kernel' };
+    expect(codes(await checked(linuxDisk('no-fstab.raw', [{ ...ubuntu, ...kernel }])))).toContain('LINUX_FSTAB_UNREADABLE');
+    const byUuid = await checked(linuxDisk('uuid-fstab.raw', [{ ...ubuntu, ...kernel, 'etc/fstab': 'UUID=1234-abcd / ext4 defaults 0 1\n' }]));
+    expect(codes(byUuid).filter((c) => c.startsWith('LINUX_FSTAB'))).toEqual([]);
+    const fstab = '# static\n/dev/sda1 / ext4 errors=remount-ro 0 1\n//nas/share /mnt/my\\040share cifs credentials=/root/c 0 0\nbroken-line\n';
+    const report = await checked(linuxDisk('devname-fstab.raw', [{ ...ubuntu, ...kernel, 'etc/fstab': fstab }]));
+    expect(codes(report)).toEqual(expect.arrayContaining(['LINUX_FSTAB_DEVICE_NAMES', 'LINUX_FSTAB_NETWORK_FS']));
+    expect(report.findings.find((f) => f.code === 'LINUX_FSTAB_DEVICE_NAMES')!.message).toContain('/dev/sda1 on /');
+    expect(report.findings.find((f) => f.code === 'LINUX_FSTAB_NETWORK_FS')!.message).toContain('/mnt/my share (cifs)');
+    const partition = (report.inspect as import('../src/inspect.js').DiskReport).partitions![0]!;
+    expect(partition.linux?.fstab).toEqual([
+      { spec: '/dev/sda1', mountPoint: '/', type: 'ext4', options: ['errors=remount-ro'] },
+      { spec: '//nas/share', mountPoint: '/mnt/my share', type: 'cifs', options: ['credentials=/root/c'] },
+    ]);
+  });
+
   it('two roots on the boot disk: LINUX_MULTIPLE_ROOTS', async () => {
     const report = await checked(linuxDisk('two-roots.raw', [
       { ...ubuntu, 'boot/vmlinuz-5.15.0-91-generic': 'k' },

@@ -233,7 +233,7 @@ describe('volumes made by mke2fs -d', () => {
     const path = volumes.get(label)!;
     const bytes = bytesOf(path);
     const { image, reads } = await memoryImage(bytes);
-    expect(await linuxRelease(image, 0, bytes.length)).toEqual({ ...UBUNTU, kernels: KERNELS, source: '/etc/os-release' });
+    expect(await linuxRelease(image, 0, bytes.length)).toEqual({ ...UBUNTU, kernels: KERNELS, source: '/etc/os-release', fstab: null });
     expect(sum(reads)).toBeLessThan(128 * KiB);
     for (const [offset, length] of reads) expect(offset + length).toBeLessThanOrEqual(bytes.length);
   });
@@ -320,7 +320,7 @@ describe('volumes made by mke2fs -d', () => {
       expect((await readFile(path, `/data/f${size}`))!.toString()).toBe('x'.repeat(size - 1) + '\n');
     }
     expect(await list(path, '/tiny')).toEqual([{ name: 'one', type: 'file' }]);
-    expect(await release(path)).toEqual({ id: 'alpine', versionId: '3.19.0', kernels: [], source: '/etc/os-release' });
+    expect(await release(path)).toEqual({ id: 'alpine', versionId: '3.19.0', kernels: [], source: '/etc/os-release', fstab: null });
   });
 
   it('a 3000-entry directory on 1 KiB blocks: a two-level htree (interior index blocks) lists whole', async () => {
@@ -348,13 +348,13 @@ describe('the release files', () => {
       'boot/vmlinuz-0-rescue-3b1b8e6c4f0a4b7f9d1e2c3a4b5c6d7e': 'k',
     });
     const fedora = { id: 'fedora', versionId: '39', name: 'Fedora Linux', prettyName: 'Fedora Linux 39 (Cloud Edition)' };
-    expect(await release(linked)).toEqual({ ...fedora, kernels: ['6.5.6-300.fc39.x86_64'], source: '/etc/os-release' });
+    expect(await release(linked)).toEqual({ ...fedora, kernels: ['6.5.6-300.fc39.x86_64'], source: '/etc/os-release', fstab: null });
 
     const usrOnly = makeVolume('usr-only', ext4, {
       'usr/lib/os-release': 'NAME="Fedora Linux"\nVERSION_ID=39\nID=fedora\nPRETTY_NAME="Fedora Linux 39 (Cloud Edition)"\n',
       'etc/hostname': 'x\n',
     });
-    expect(await release(usrOnly)).toEqual({ ...fedora, kernels: [], source: '/usr/lib/os-release' });
+    expect(await release(usrOnly)).toEqual({ ...fedora, kernels: [], source: '/usr/lib/os-release', fstab: null });
   });
 
   it('only /etc/redhat-release, /etc/debian_version or /etc/SuSE-release; /etc with none of them', async () => {
@@ -366,11 +366,12 @@ describe('the release files', () => {
       prettyName: 'CentOS Linux release 7.9.2009 (Core)',
       kernels: [],
       source: '/etc/redhat-release',
+      fstab: null,
     });
     const debian = makeVolume('debian', ext4, { 'etc/debian_version': '8.11\n' });
-    expect(await release(debian)).toEqual({ id: 'debian', versionId: '8.11', kernels: [], source: '/etc/debian_version' });
+    expect(await release(debian)).toEqual({ id: 'debian', versionId: '8.11', kernels: [], source: '/etc/debian_version', fstab: null });
     const sid = makeVolume('sid', ext4, { 'etc/debian_version': 'bookworm/sid\n' });
-    expect(await release(sid)).toEqual({ id: 'debian', kernels: [], source: '/etc/debian_version' });
+    expect(await release(sid)).toEqual({ id: 'debian', kernels: [], source: '/etc/debian_version', fstab: null });
     const sles = makeVolume('sles', ext4, {
       'etc/SuSE-release': 'SUSE Linux Enterprise Server 11 (x86_64)\nVERSION = 11\nPATCHLEVEL = 4\n',
     });
@@ -381,9 +382,10 @@ describe('the release files', () => {
       prettyName: 'SUSE Linux Enterprise Server 11 (x86_64)',
       kernels: [],
       source: '/etc/SuSE-release',
+      fstab: null,
     });
     const bare = makeVolume('bare-etc', ext4, { 'etc/fstab': '# empty\n', 'etc/os-release': '# nothing here\n' });
-    expect(await release(bare)).toEqual({ kernels: [], source: null });
+    expect(await release(bare)).toEqual({ kernels: [], source: null, fstab: [] }); // an fstab of comments only
   });
 
   it('no /etc: null; /etc as a symlink to a directory counts', async () => {
@@ -393,7 +395,7 @@ describe('the release files', () => {
       'system/etc/os-release': 'ID=nixos\n',
       etc: { link: 'system/etc' },
     });
-    expect(await release(etcLink)).toEqual({ id: 'nixos', kernels: [], source: '/etc/os-release' });
+    expect(await release(etcLink)).toEqual({ id: 'nixos', kernels: [], source: '/etc/os-release', fstab: null });
   });
 
   it('an empty /boot (separate partition): the kernels from /lib/modules through a merged-/usr symlink', async () => {
@@ -406,7 +408,7 @@ describe('the release files', () => {
       'usr/lib/modules/extramodules-6.8': { dir: true },
       'usr/lib/modules/README': 'not a kernel\n',
     });
-    expect(await release(path)).toEqual({ ...UBUNTU, kernels: ['5.15.0-119-generic', '6.8.0-45-generic'], source: '/etc/os-release' });
+    expect(await release(path)).toEqual({ ...UBUNTU, kernels: ['5.15.0-119-generic', '6.8.0-45-generic'], source: '/etc/os-release', fstab: null });
   });
 
   it('a separate /boot volume: bootKernels lists its vmlinuz-* in version order, the newest 32 of 40', async () => {
@@ -477,7 +479,7 @@ describe('volumes inside disk images', () => {
     });
     const bytes = readFileSync(path);
     const { image, reads } = await memoryImage(bytes);
-    expect(await linuxRelease(image, offset, volumeSize)).toEqual({ ...UBUNTU, kernels: ['6.1.0-13-amd64'], source: '/etc/os-release' });
+    expect(await linuxRelease(image, offset, volumeSize)).toEqual({ ...UBUNTU, kernels: ['6.1.0-13-amd64'], source: '/etc/os-release', fstab: null });
     for (const [at, length] of reads) {
       expect(at).toBeGreaterThanOrEqual(offset);
       expect(at + length).toBeLessThanOrEqual(offset + volumeSize);
@@ -596,7 +598,7 @@ describe('hostile volumes', () => {
         const { image, reads } = await memoryImage(bytes);
         expect(await readExtFile(image, 0, bytes.length, '/etc/os-release')).toBeNull();
         const found = await linuxRelease(image, 0, bytes.length);
-        expect(found).toEqual({ kernels: KERNELS, source: null });
+        expect(found).toEqual({ kernels: KERNELS, source: null, fstab: null });
         for (const [at, length] of reads) expect(at + length).toBeLessThanOrEqual(bytes.length);
       }
     }
@@ -622,7 +624,7 @@ describe('hostile volumes', () => {
       const run = await timed(() => fs.list('/etc'));
       expect(run.value).toEqual([]);
       expect(run.ms).toBeLessThan(100);
-      expect(await fs.release()).toEqual({ kernels: [], source: null });
+      expect(await fs.release()).toEqual({ kernels: [], source: null, fstab: null });
     }
   });
 
@@ -642,7 +644,7 @@ describe('hostile volumes', () => {
     const fs = await on(bytes);
     expect(await fs.list('/etc')).toBeNull();
     expect(await fs.read('/etc/hostname')).toBeNull();
-    expect(await fs.release()).toEqual({ kernels: KERNELS, source: null });
+    expect(await fs.release()).toEqual({ kernels: KERNELS, source: null, fstab: null });
   });
 
   it('impossible superblocks and descriptors give null: block size 2^17, no inodes per group, inode table past the end', async () => {

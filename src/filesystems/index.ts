@@ -10,5 +10,5 @@ export { architectureOfMachine, peMachine } from './pe.js';
 export type { EfiArchitecture } from './pe.js';
 export { ExtLimits, listExtDirectory, openExtVolume, readExtFile } from './ext.js';
 export type { ExtDirectoryEntry, ExtEntryType, ExtVolume } from './ext.js';
-export { ReleaseLimits, bootKernels, compareVersions, linuxRelease, parseOsRelease } from './os.js';
-export type { LinuxRelease, ReleaseSource } from './os.js';
+export { ReleaseLimits, bootKernels, compareVersions, linuxRelease, parseFstab, parseOsRelease } from './os.js';
+export type { FstabEntry, LinuxRelease, ReleaseSource } from './os.js';

@@ -26,6 +26,16 @@ export interface LinuxRelease {
   kernels: string[];
   /** The file the release facts came from; null when /etc exists but holds none of them. */
   source: ReleaseSource | null;
+  /** /etc/fstab's entries; null when there is no readable /etc/fstab. */
+  fstab: FstabEntry[] | null;
+}
+
+/** One /etc/fstab line (fstab(5)): what is mounted where, as what. */
+export interface FstabEntry {
+  spec: string;
+  mountPoint: string;
+  type: string;
+  options: string[];
 }
 
 export const ReleaseLimits = {
@@ -34,6 +44,9 @@ export const ReleaseLimits = {
   maxKernels: 32,
   /** Entries read from /boot, /lib/modules or a boot volume's root. */
   maxDirectoryEntries: 4096,
+  /** A real fstab is a few KiB; the rest of a bigger one is not read. */
+  maxFstabBytes: 64 * 1024,
+  maxFstabEntries: 256,
 } as const;
 
 /**
@@ -45,7 +58,24 @@ export async function linuxRelease(image: DiskImage, start: number, size: number
   if (fs === null || (await fs.typeOf('/etc')) !== 'dir') return null;
   const release = (await fromOsRelease(fs)) ?? (await fromOneLineFile(fs));
   const kernels = await installedKernels(fs);
-  return release === null ? { kernels, source: null } : { ...release, kernels };
+  const fstabBytes = await fs.readFile('/etc/fstab', ReleaseLimits.maxFstabBytes);
+  const fstab = fstabBytes === null ? null : parseFstab(Buffer.from(fstabBytes).toString('utf8'));
+  return release === null ? { kernels, source: null, fstab } : { ...release, kernels, fstab };
+}
+
+/**
+ * fstab(5): whitespace-separated fields, `#` comments, octal escapes (\040 for a space) in the first two fields.
+ * Lines with fewer than three fields are skipped (mount would reject them too). At most ReleaseLimits.maxFstabEntries.
+ */
+export function parseFstab(text: string): FstabEntry[] {
+  const entries: FstabEntry[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.replace(/#.*/, '').trim().split(/\s+/);
+    if (fields.length < 3 || entries.length >= ReleaseLimits.maxFstabEntries) continue;
+    const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    entries.push({ spec: unescape(fields[0]!), mountPoint: unescape(fields[1]!), type: fields[2]!, options: (fields[3] ?? 'defaults').split(',') });
+  }
+  return entries;
 }
 
 /**
@@ -61,7 +91,7 @@ export async function bootKernels(image: DiskImage, start: number, size: number)
 
 // ---- os-release -----------------------------------------------------------------------------------------
 
-type Release = Omit<LinuxRelease, 'kernels'>;
+type Release = Omit<LinuxRelease, 'kernels' | 'fstab'>;
 
 /** os-release(5): /etc/os-release first (often a symlink to ../usr/lib/os-release), then /usr/lib/os-release. */
 async function fromOsRelease(fs: ExtVolume): Promise<Release | null> {

@@ -3,7 +3,7 @@
  * request, the ESP's fallback loader, architecture, file systems, encryption. Sources: VM Import/Export User
  * Guide ("Requirements", "Limitations", "Troubleshooting"), EC2 API ImportImage (BootMode), EBS volume constraints.
  */
-import type { DiskReport } from '../inspect.js';
+import type { DiskReport, InspectedPartition } from '../inspect.js';
 import { isEspType } from '../partitions/index.js';
 import { namedDisks } from './format-rules.js';
 import { architectureOf, platformOf, requestedBootMode } from './guest.js';
@@ -34,6 +34,18 @@ function onBootDisk(subject: Subject, test: (disk: DiskReport, name: string) => 
 function espLoaders(disk: DiskReport) {
   const esps = (disk.partitions ?? []).filter((partition) => partition.esp !== undefined);
   return { esps, loaders: esps.flatMap((partition) => partition.esp!.loaders) };
+}
+
+/** sdX, hdX, vdX, xvdX (and their partitions): names a different controller renumbers. */
+const DEVICE_NAME = /^\/dev\/(?:[shv]d|xvd)[a-z]+\d*$/;
+const NETWORK_FS = new Set(['cifs', 'smbfs', 'smb3', 'vboxsf', 'fuse.sshfs', 'sshfs', 'nfs', 'nfs4']);
+
+/** The boot disk's (first) Linux root file system, when one was read. */
+function onLinuxRoot(subject: Subject, test: (root: InspectedPartition, name: string) => Omit<RuleHit, 'disk'> | undefined): RuleHit[] {
+  return onBootDisk(subject, (disk, name) => {
+    const root = (disk.partitions ?? []).find((p) => p.linux !== undefined);
+    return root === undefined ? undefined : test(root, name);
+  });
 }
 
 export const bootRules: Rule[] = [
@@ -214,6 +226,39 @@ export const bootRules: Rule[] = [
       return {
         message: `${name}: the Linux root (partition ${root.index}) has no kernel in /boot or /lib/modules, and no /boot partition holds one`,
         fix: 'install the distribution\'s kernel package in the guest before export (a kernel on LVM or another disk is not seen)',
+      };
+    }),
+  },
+  {
+    code: 'LINUX_FSTAB_UNREADABLE',
+    severity: 'warning',
+    requirement: `${GUIDE}, Troubleshooting: "Invalid configuration - Could not read fstab"`,
+    test: (subject) => onLinuxRoot(subject, (root, name) => root.linux!.fstab !== null ? undefined : {
+      message: `${name}: the Linux root (partition ${root.index}) has no readable /etc/fstab`,
+      fix: 'VM Import reads /etc/fstab to find the volumes: add one listing the root and other mounts',
+    }),
+  },
+  {
+    code: 'LINUX_FSTAB_DEVICE_NAMES',
+    severity: 'warning',
+    requirement: `${GUIDE}, "Programmatic modifications": fstab entries by device name are rewritten or get nofail`,
+    test: (subject) => onLinuxRoot(subject, (root, name) => {
+      const byName = (root.linux!.fstab ?? []).filter((entry) => DEVICE_NAME.test(entry.spec));
+      return byName.length === 0 ? undefined : {
+        message: `${name}: /etc/fstab mounts ${byName.map((e) => `${e.spec} on ${e.mountPoint}`).join(', ')} by device name, which changes on EC2 (NVMe: /dev/nvme0n1…)`,
+        fix: 'mount by UUID= or LABEL= (blkid shows them) before export',
+      };
+    }),
+  },
+  {
+    code: 'LINUX_FSTAB_NETWORK_FS',
+    severity: 'info',
+    requirement: `${GUIDE}, "Programmatic modifications": cifs, smbfs, vboxsf and sshfs entries are disabled`,
+    test: (subject) => onLinuxRoot(subject, (root, name) => {
+      const network = (root.linux!.fstab ?? []).filter((entry) => NETWORK_FS.has(entry.type));
+      return network.length === 0 ? undefined : {
+        message: `${name}: /etc/fstab mounts ${network.map((e) => `${e.mountPoint} (${e.type})`).join(', ')}, which VM Import disables`,
+        fix: 'mount them again after the import, from where the instance can reach them',
       };
     }),
   },
