@@ -195,4 +195,13 @@ describe('expandInputs', () => {
       '-',
     ]);
   });
+
+  it('skips VMDK extent files whose descriptor sits beside them, and keeps orphans', async () => {
+    const folder = join(dir, 'vmware');
+    mkdirSync(folder, { recursive: true });
+    for (const name of ['vm.vmdk', 'vm-flat.vmdk', 'big.vmdk', 'big-s001.vmdk', 'big-s002.vmdk', 'lost-flat.vmdk']) {
+      writeFileSync(join(folder, name), 'x');
+    }
+    expect(await expandInputs([folder])).toEqual([join(folder, 'big.vmdk'), join(folder, 'lost-flat.vmdk'), join(folder, 'vm.vmdk')]);
+  });
 });

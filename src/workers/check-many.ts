@@ -100,8 +100,9 @@ async function checkHere(file: string, options: CheckOptions): Promise<CheckOutc
 
 /**
  * The files named by command-line arguments: a directory becomes the regular files directly in it (sorted by
- * name, not recursive, dotfiles skipped; a symlink counts as what it points to); anything else, including a
- * path that does not exist or `-`, stays as given, so its check reports the problem. Argument order is kept.
+ * name, not recursive, dotfiles and VMDK extent files beside their descriptor skipped; a symlink counts as what it
+ * points to); anything else, including a path that does not exist or `-`, stays as given, so its check reports
+ * the problem. Argument order is kept.
  */
 export async function expandInputs(args: string[]): Promise<string[]> {
   const files: string[] = [];
@@ -123,9 +124,18 @@ async function directoryFiles(path: string): Promise<string[] | undefined> {
     const message = error instanceof Error ? error.message : String(error);
     throw new DiskError('IO_ERROR', `cannot list the folder: ${message}`, { file: path, cause: error });
   }
-  const candidates = names.filter((name) => !name.startsWith('.')).sort();
+  const candidates = names.filter((name) => !name.startsWith('.') && !isExtentOfSibling(name, names)).sort();
   const kept = await Promise.all(
     candidates.map(async (name) => ((await stat(join(path, name)).catch(() => undefined))?.isFile() ? join(path, name) : undefined)),
   );
   return kept.filter((file): file is string => file !== undefined);
+}
+
+/**
+ * VMware's extent files (`disk-flat.vmdk`, `disk-s001.vmdk`, `disk-f001.vmdk`) are data, not images: the
+ * descriptor `disk.vmdk` beside them stands for them, so a folder check skips them when it is there.
+ */
+function isExtentOfSibling(name: string, names: readonly string[]): boolean {
+  const match = /^(.*)-(?:flat|s\d{3}|f\d{3}|delta)\.vmdk$/i.exec(name);
+  return match !== null && names.includes(`${match[1]}.vmdk`);
 }
