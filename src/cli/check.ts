@@ -109,7 +109,11 @@ function exitStatus(reports: CheckReport[]): number {
 }
 
 function humanText(report: CheckReport): string {
-  if (report.error !== undefined) return `${report.file}: unreadable: ${report.error.message} (${report.error.code})\n`;
+  if (report.error !== undefined) {
+    const { offset, field, message, code } = report.error;
+    const where = [offset === undefined ? undefined : `offset ${offset}`, field].filter((part) => part !== undefined);
+    return `${report.file}: unreadable: ${where.length > 0 ? `${where.join(', ')}: ` : ''}${message} (${code})\n`;
+  }
   const { errors, warnings } = report.counts;
   const head = errors + warnings === 0
     ? `${report.file}: ok${summary(report)}\n`
