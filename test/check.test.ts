@@ -401,3 +401,40 @@ describe('Linux roots (ext4 populated with mke2fs -d)', () => {
     expect(report.findings.find((f) => f.code === 'LINUX_MULTIPLE_ROOTS')!.message).toMatch(/Ubuntu.*Red Hat|Ubuntu.*rhel/);
   });
 });
+
+describe('hostile disks through the whole preflight', () => {
+  it('400 mutants of a GPT/ESP/ext4 disk and an MBR disk: check() always answers (report or unreadable), never INTERNAL', async () => {
+    const { mutateInPlace, seeded } = await import('./helpers.js');
+    const { MemorySource } = await import('../src/source/memory.js');
+    const { inspect } = await import('../src/inspect.js');
+    const { subjectOf } = await import('../src/check.js');
+    const { runRules, buildImportImageRequest } = await import('../src/preflight/index.js');
+    const { readFileSync: read } = await import('node:fs');
+    // Regions that steer the readers: MBR + GPT header + entries, the ESP's boot sector, FAT and root, the ext
+    // superblock and group descriptors (gpt-uefi: ESP at 2 MiB, ext4 at 42 MiB; mbr-bios: ext4 at 1 MiB).
+    const targets = [
+      { bytes: read(fixture('gpt-uefi.raw')), regions: [[0, 34 * 512], [2 * MiB, 2 * MiB + 64 * 1024], [42 * MiB + 1024, 42 * MiB + 8192]] },
+      { bytes: read(fixture('mbr-bios.raw')), regions: [[0, 512], [MiB + 1024, MiB + 8192]] },
+    ] as { bytes: Uint8Array; regions: [number, number][] }[];
+    const random = seeded(0xc4ec);
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 400; i++) {
+      const { bytes, regions } = targets[i % targets.length]!;
+      const restore = mutateInPlace(bytes, random, regions);
+      try {
+        const report = await inspect(new MemorySource('mutant', bytes), { format: 'raw' });
+        const subject = subjectOf('mutant.raw', report, {});
+        const findings = runRules(subject);
+        buildImportImageRequest([subject]);
+        outcomes.add(findings.filter((f) => f.severity === 'error').map((f) => f.code).join('+') || 'ok');
+      } catch (error) {
+        expect((error as { code?: string }).code, String(error)).toBeDefined();
+        expect((error as { code?: string }).code).not.toBe('INTERNAL');
+        outcomes.add(`error:${(error as { code: string }).code}`);
+      } finally {
+        restore();
+      }
+    }
+    expect(outcomes.size).toBeGreaterThan(2); // the mutants reach different verdicts, not one blanket failure
+  });
+});
