@@ -1,7 +1,17 @@
 import { DiskError, asDiskError } from './errors.js';
 import type { FormatName } from './image/types.js';
 import { openProbed, probeSource, type OpenImageOptions } from './open.js';
-import { bootKernels, detectFilesystem, findEfiLoaders, linuxRelease, type EspContents, type Filesystem, type LinuxRelease } from './filesystems/index.js';
+import {
+  bootKernels,
+  detectFilesystem,
+  findEfiLoaders,
+  linuxRelease,
+  windowsHints,
+  type EspContents,
+  type Filesystem,
+  type LinuxRelease,
+  type WindowsHints,
+} from './filesystems/index.js';
 import type { DiskImage } from './image/types.js';
 import { isEspType, readPartitionTable, type BootMode, type Partition, type Problem } from './partitions/index.js';
 import { ova, readOva, type OvaResult, type OvfDescriptor, type OvfDisk, type TarEntry, type Verification } from './formats/ova/index.js';
@@ -20,6 +30,8 @@ export type InspectedPartition = Partition & {
   linux?: LinuxRelease;
   /** For an ext2/3/4 volume without /etc that holds vmlinuz-* at its root (a separate /boot): those kernels. */
   bootKernels?: string[];
+  /** For an NTFS volume: whether it holds \Windows (\System32), bootmgr, pagefile.sys, hiberfil.sys. */
+  windows?: WindowsHints;
 };
 
 /** What inspect says of any input, a disk image or an OVA. */
@@ -179,13 +191,20 @@ async function withFilesystems(image: DiskImage, partitions: Partition[], kept: 
     const filesystem = partition.typeName === 'extended' ? null : (await kept(detectFilesystem(image, partition.start, partition.size))) ?? null;
     const isEsp = isEspType(partition.type) && filesystem?.type === 'vfat';
     const esp = isEsp ? await kept(findEfiLoaders(image, partition.start, partition.size)) : undefined;
-    const os = EXT_TYPES.has(filesystem?.type ?? '') ? await linuxFacts(image, partition, kept) : {};
+    const os = EXT_TYPES.has(filesystem?.type ?? '') ? await linuxFacts(image, partition, kept)
+      : filesystem?.type === 'ntfs' ? await windowsFacts(image, partition, kept) : {};
     out.push({ ...partition, filesystem, ...(esp === undefined ? {} : { esp }), ...os });
   }
   return out;
 }
 
 const EXT_TYPES = new Set(['ext2', 'ext3', 'ext4']);
+
+/** What an NTFS volume's root says of Windows (a few KiB: the MFT records of \ and \Windows, their indexes). */
+async function windowsFacts(image: DiskImage, partition: Partition, kept: Kept): Promise<Pick<InspectedPartition, 'windows'>> {
+  const windows = await kept(windowsHints(image, partition.start, partition.size));
+  return windows ? { windows } : {};
+}
 
 /** A root file system's release and kernels, or a separate /boot's kernels; a few dozen KiB of reads. */
 async function linuxFacts(image: DiskImage, partition: Partition, kept: Kept): Promise<Pick<InspectedPartition, 'linux' | 'bootKernels'>> {

@@ -392,6 +392,20 @@ describe('Linux roots (ext4 populated with mke2fs -d)', () => {
     ]);
   });
 
+  it('\\Windows\\System32 on NTFS: Platform Windows; beside a Linux root: DUAL_BOOT', async () => {
+    const { makeNtfs, windowsVolume } = await import('./ntfs-builder.js');
+    const ntfs = windowsVolume(makeNtfs(join(dir, 'win.ntfs'), 4096, 16 * MiB));
+    const windowsOnly = blank('windows.raw', 20 * MiB);
+    run('sfdisk', ['-q', windowsOnly], 'label: dos\nstart=2048, size=32768, type=7, bootable\n');
+    writeAt(windowsOnly, 2048 * 512, ntfs);
+    const report = await checked(windowsOnly);
+    expect(report.importImage?.Platform).toBe('Windows');
+    expect(report.guest?.evidence.join(' ')).toContain('System32');
+    const both = linuxDisk('dual.raw', [{ ...ubuntu, 'boot/vmlinuz-5.15.0-91-generic': 'k', 'etc/fstab': 'UUID=1 / ext4 defaults 0 1\n' }, {}]);
+    writeAt(both, (2048 + 24 * 2048) * 512, ntfs);
+    expect(errorCodes(await checked(both))).toContain('DUAL_BOOT');
+  });
+
   it('two roots on the boot disk: LINUX_MULTIPLE_ROOTS', async () => {
     const report = await checked(linuxDisk('two-roots.raw', [
       { ...ubuntu, 'boot/vmlinuz-5.15.0-91-generic': 'k' },

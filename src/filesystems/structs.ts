@@ -29,13 +29,104 @@ export const FAT_EXTENDED_BPB = defineStruct('FAT extended BPB', 26, {
   volumeLabel: [0x07, 'ascii', 11],
 });
 
-/** NTFS boot sector (no public spec; layout per the Linux kernel ntfs3 driver / ntfs-3g, formats.md 8). */
+/**
+ * NTFS boot sector (no public spec; layout per the Linux kernel ntfs3 driver / ntfs-3g, formats.md 8). Detection
+ * uses the first group of fields; the root-directory walk (ntfs.ts) also needs the geometry after it.
+ */
 export const NTFS_BOOT = defineStruct('NTFS boot sector', 512, {
   oemId: [0x03, 'ascii', 8],
   bytesPerSector: [0x0b, 'u16le'],
   totalSectors: [0x28, 'u64le'],
   serialNumber: [0x48, 'u64le'],
   signature: [0x1fe, 'u16le'],
+  /** 1..128; values above 0x80 give the size as a negative power of two (2^(256 - value)) on 4 KiB+ volumes. */
+  sectorsPerCluster: [0x0d, 'u8'],
+  mftCluster: [0x30, 'u64le'],
+  /** A signed byte: positive, clusters per MFT record; negative, the record is 2^-value bytes. */
+  clustersPerMftRecord: [0x40, 'u8'],
+});
+
+/**
+ * Header of an MFT record ("FILE"). Both it and index blocks ("INDX") end each 512-byte stride with the update
+ * sequence number, the real bytes kept in the update sequence array (usaOffset, usaCount = strides + 1).
+ * `recordNumber` exists from NTFS 3.1 on, whose array sits at 0x30.
+ */
+export const NTFS_RECORD = defineStruct('NTFS MFT record header', 0x30, {
+  magic: [0x00, 'ascii', 4],
+  usaOffset: [0x04, 'u16le'],
+  usaCount: [0x06, 'u16le'],
+  sequence: [0x10, 'u16le'],
+  attributesOffset: [0x14, 'u16le'],
+  /** 0x01 in use, 0x02 a directory (it has a file-name index). */
+  flags: [0x16, 'u16le'],
+  bytesInUse: [0x18, 'u32le'],
+  recordNumber: [0x2c, 'u32le'],
+});
+
+/** The header every attribute in a record starts with; type 0xFFFFFFFF ends the list. */
+export const NTFS_ATTRIBUTE = defineStruct('NTFS attribute header', 0x10, {
+  type: [0x00, 'u32le'],
+  length: [0x04, 'u32le'],
+  nonResident: [0x08, 'u8'],
+  nameLength: [0x09, 'u8'],
+  nameOffset: [0x0a, 'u16le'],
+});
+
+/** A resident attribute's value lies inside the record, at valueOffset from the attribute's start. */
+export const NTFS_RESIDENT = defineStruct('NTFS resident attribute', 0x18, {
+  valueLength: [0x10, 'u32le'],
+  valueOffset: [0x14, 'u16le'],
+});
+
+/** A non-resident attribute's value lies in clusters, described by the data runs at runsOffset. */
+export const NTFS_NON_RESIDENT = defineStruct('NTFS non-resident attribute', 0x40, {
+  lowestVcn: [0x10, 'u64le'],
+  runsOffset: [0x20, 'u16le'],
+  dataSize: [0x30, 'u64le'],
+});
+
+/** The value of $INDEX_ROOT (0x90): what is indexed, the index block size, then an index header at 0x10. */
+export const NTFS_INDEX_ROOT = defineStruct('NTFS index root', 0x10, {
+  attributeType: [0x00, 'u32le'],
+  indexBlockSize: [0x08, 'u32le'],
+});
+
+/** Index node header, in $INDEX_ROOT at 0x10 and in each index block at 0x18; offsets count from the header. */
+export const NTFS_INDEX_HEADER = defineStruct('NTFS index header', 0x10, {
+  entriesOffset: [0x00, 'u32le'],
+  indexLength: [0x04, 'u32le'],
+});
+
+/** An index block of $INDEX_ALLOCATION ("INDX"): fixups as in a record, its own VCN, the node header at 0x18. */
+export const NTFS_INDEX_BLOCK = defineStruct('NTFS index block header', 0x28, {
+  magic: [0x00, 'ascii', 4],
+  usaOffset: [0x04, 'u16le'],
+  usaCount: [0x06, 'u16le'],
+  vcn: [0x10, 'u64le'],
+});
+
+/**
+ * A directory index entry: the file reference (record number in the low 48 bits, sequence in the top 16), the
+ * entry and key lengths, flags (0x01 a sub-node VCN in the entry's last 8 bytes, 0x02 the node's last entry,
+ * which carries no key). The key, a $FILE_NAME value, follows at 0x10.
+ */
+export const NTFS_INDEX_ENTRY = defineStruct('NTFS index entry', 0x10, {
+  recordLow: [0x00, 'u32le'],
+  recordHigh: [0x04, 'u16le'],
+  sequence: [0x06, 'u16le'],
+  length: [0x08, 'u16le'],
+  keyLength: [0x0a, 'u16le'],
+  flags: [0x0c, 'u16le'],
+});
+
+/**
+ * A $FILE_NAME (0x30) value, as kept in a directory index key. fileAttributes 0x10000000 marks a directory;
+ * namespace 0 POSIX, 1 Win32, 2 DOS, 3 both; the UTF-16LE name (nameLength characters) follows at 0x42.
+ */
+export const NTFS_FILE_NAME = defineStruct('NTFS file name', 0x42, {
+  fileAttributes: [0x38, 'u32le'],
+  nameLength: [0x40, 'u8'],
+  namespace: [0x41, 'u8'],
 });
 
 /** exFAT Main Boot Sector (Microsoft "exFAT file system specification", section 3.1). */

@@ -216,6 +216,20 @@ export const bootRules: Rule[] = [
     }),
   },
   {
+    code: 'DUAL_BOOT',
+    severity: 'error',
+    requirement: `${GUIDE}, Limitations: dual-boot configurations are not supported`,
+    test: (subject) => onBootDisk(subject, (disk, name) => {
+      const partitions = disk.partitions ?? [];
+      const linux = partitions.find((p) => p.linux !== undefined);
+      const windows = partitions.find((p) => p.windows?.windowsFolder && p.windows.system32);
+      return linux === undefined || windows === undefined ? undefined : {
+        message: `${name} holds both Linux (partition ${linux.index}) and Windows (\\Windows\\System32 on partition ${windows.index})`,
+        fix: 'import one operating system per image: remove the other installation (or its partition) before export',
+      };
+    }),
+  },
+  {
     code: 'KERNEL_UNDETECTABLE',
     severity: 'warning',
     requirement: `${GUIDE}, Troubleshooting: "Unable to determine kernel version"`,

@@ -19,7 +19,8 @@ export function guestFacts(disks: DiskReport[], ova: OvaReport | null): GuestFac
   const evidence: string[] = [];
   const boot = disks[0];
   const osText = [ova?.ovf.osType, ova?.ovf.osDescription].filter((text) => text !== undefined && text !== '').join(' ');
-  const platform = platformFromOs(osText, evidence) ?? platformFromRelease(boot, evidence) ?? platformFromFilesystems(disks, evidence);
+  const platform = platformFromOs(osText, evidence) ?? platformFromRelease(boot, evidence) ?? platformFromWindowsFolder(boot, evidence) ??
+    platformFromFilesystems(disks, evidence);
   const architecture = architectureFromLoaders(boot, evidence) ?? architectureFromOs(osText, evidence);
   const firmware = ova?.ovf.firmware ?? null;
   if (firmware !== null) evidence.push(`OVF firmware ${firmware}`);
@@ -39,6 +40,14 @@ function platformFromRelease(boot: DiskReport | undefined, evidence: string[]): 
   if (release === undefined) return null;
   evidence.push(`Linux root file system (${release.prettyName ?? release.id ?? release.source ?? '/etc'})`);
   return 'Linux';
+}
+
+/** An NTFS volume with \Windows\System32 is a Windows installation. */
+function platformFromWindowsFolder(boot: DiskReport | undefined, evidence: string[]): GuestFacts['platform'] {
+  const windows = (boot?.partitions ?? []).find((p) => p.windows?.windowsFolder && p.windows.system32);
+  if (windows === undefined) return null;
+  evidence.push(`\\Windows\\System32 on NTFS partition ${windows.index}`);
+  return 'Windows';
 }
 
 /** NTFS alone means Windows; Linux file systems alone mean Linux; both (or neither) decide nothing. */
