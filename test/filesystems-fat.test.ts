@@ -16,7 +16,7 @@ import type { DiskImage } from '../src/image/types.js';
 import { openImage } from '../src/open.js';
 import { readPartitionTable } from '../src/partitions/index.js';
 import { MemorySource } from '../src/source/memory.js';
-import { fixture, mutateInPlace, seeded } from './helpers.js';
+import { fixture, runVolumeMutants } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
@@ -478,27 +478,11 @@ describe('hostile volumes', () => {
       ];
       return { bytes, regions };
     });
-    const random = seeded(0xfa7);
-    const outcomes = new Map<string, number>();
-    let slowest = 0;
-    for (let i = 0; i < 1200; i++) {
-      const { bytes, regions } = targets[i % targets.length]!;
-      const restore = mutateInPlace(bytes, random, regions);
-      const image = await openImage(new MemorySource('mutant', bytes), { format: 'raw' });
-      const started = performance.now();
-      let outcome: string;
-      try {
-        const esp = await findEfiLoaders(image, 0, bytes.length);
-        outcome = `${esp.loaders.length} loaders, ${esp.vendors.length} vendors`;
-      } catch (error) {
-        if (!(error instanceof DiskError)) throw error;
-        outcome = error.code;
-      }
-      slowest = Math.max(slowest, performance.now() - started);
-      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-      restore();
-    }
-    expect(slowest).toBeLessThan(100);
+    const { outcomes, slowestMs } = await runVolumeMutants(targets, 1200, 0xfa7, async (image, size) => {
+      const esp = await findEfiLoaders(image, 0, size);
+      return `${esp.loaders.length} loaders, ${esp.vendors.length} vendors`;
+    });
+    expect(slowestMs).toBeLessThan(100);
     // Most damage leaves the loaders findable; some of it loses them (the mutants do reach the parser).
     expect(outcomes.get('2 loaders, 3 vendors') ?? 0).toBeGreaterThan(200);
     expect(outcomes.size).toBeGreaterThan(2);

@@ -9,6 +9,8 @@ import { guestBytes } from '../src/cat.js';
 import { inspect, type DiskReport } from '../src/inspect.js';
 import { DiskError } from '../src/errors.js';
 import type { DiskImage } from '../src/image/types.js';
+import { openImage } from '../src/open.js';
+import { MemorySource } from '../src/source/memory.js';
 
 export const FIXTURES = join(import.meta.dirname, 'images', 'out');
 
@@ -119,4 +121,43 @@ export function mutateInPlace(bytes: Uint8Array, random: () => number, regions: 
   return () => {
     for (const [at, value] of saved.reverse()) bytes[at] = value;
   };
+}
+
+/**
+ * Reads `count` mutants of file-system volumes (each damaged in place by mutateInPlace and restored after) with
+ * `probe`, through a RAW DiskImage over the bytes. A DiskError becomes its code as the outcome; anything else
+ * thrown fails the test. Returns each mutant's outcome (with its target) and the slowest probe.
+ */
+export async function runVolumeMutants(
+  targets: { bytes: Uint8Array; regions: [number, number][] }[],
+  count: number,
+  seed: number,
+  probe: (image: DiskImage, size: number) => Promise<string>,
+): Promise<{ outcomes: Map<string, number>; results: { target: number; outcome: string }[]; slowestMs: number }> {
+  const random = seeded(seed);
+  const outcomes = new Map<string, number>();
+  const results: { target: number; outcome: string }[] = [];
+  let slowestMs = 0;
+  for (let i = 0; i < count; i++) {
+    const target = i % targets.length;
+    const { bytes, regions } = targets[target]!;
+    const restore = mutateInPlace(bytes, random, regions);
+    try {
+      const image = await openImage(new MemorySource('mutant', bytes), { format: 'raw' });
+      const started = performance.now();
+      let outcome: string;
+      try {
+        outcome = await probe(image, bytes.length);
+      } catch (error) {
+        if (!(error instanceof DiskError)) throw error;
+        outcome = error.code;
+      }
+      slowestMs = Math.max(slowestMs, performance.now() - started);
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      results.push({ target, outcome });
+    } finally {
+      restore();
+    }
+  }
+  return { outcomes, results, slowestMs };
 }
