@@ -71,13 +71,23 @@ export function subjectOf(file: string, report: InspectReport, intent: ImportInt
 /** An open that failed: a refusal VM Import shares (differencing disk, ...) is a finding, anything else an error. */
 function refused(file: string, error: ReturnType<typeof asDiskError>): CheckReport {
   const finding = refusalFinding(error);
-  const findings = finding === undefined ? [] : [finding];
+  return reportWithoutImage(file, finding === undefined ? { error: error.toJSON() as UnreadableError } : { finding });
+}
+
+type UnreadableError = NonNullable<CheckReport['error']>;
+
+/**
+ * The report of an input with no inspection behind it: refused for what it is (its finding), or unreadable (its
+ * error; the CLI exits 2), also when a worker probing it timed out or died.
+ */
+export function reportWithoutImage(file: string, outcome: { finding: Finding } | { error: UnreadableError }): CheckReport {
+  const findings = 'finding' in outcome ? [outcome.finding] : [];
   return {
     file,
     ok: false,
     counts: countOf(findings),
     findings,
-    ...(finding === undefined ? { error: error.toJSON() as CheckReport['error'] } : {}),
+    ...('error' in outcome ? { error: outcome.error } : {}),
     guest: null,
     importImage: null,
     inspect: null,

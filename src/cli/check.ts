@@ -1,4 +1,4 @@
-import { check, subjectOf, type CheckOptions, type CheckReport } from '../check.js';
+import { check, reportWithoutImage, subjectOf, type CheckOptions, type CheckReport } from '../check.js';
 import { DiskError } from '../errors.js';
 import { buildImportImageRequest, type ImportIntent } from '../preflight/index.js';
 import { checkMany, expandInputs, type CheckOutcome } from '../workers/check-many.js';
@@ -73,16 +73,7 @@ async function checkAll(files: string[], options: CheckOptions, command: CheckCo
 /** A probe that failed in the pool (timeout, crash) becomes an unreadable-input report for that file. */
 function reportOf(outcome: CheckOutcome): CheckReport {
   if ('report' in outcome) return outcome.report;
-  return {
-    file: outcome.file,
-    ok: false,
-    counts: { errors: 0, warnings: 0, infos: 0 },
-    findings: [],
-    error: outcome.error as CheckReport['error'],
-    guest: null,
-    importImage: null,
-    inspect: null,
-  };
+  return reportWithoutImage(outcome.file, { error: outcome.error as NonNullable<CheckReport['error']> });
 }
 
 function secondsOption(text: string): number {
