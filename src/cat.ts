@@ -6,6 +6,7 @@ import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { DiskError } from './errors.js';
 import type { DiskImage, Extent } from './image/types.js';
+import { nonZeroRuns } from './image/blocks.js';
 import { Limits } from './limits.js';
 
 const ZEROS = new Uint8Array(Limits.dataChunk);
@@ -66,24 +67,6 @@ function writeExtent(file: FileHandle, extent: Extent & { data: Uint8Array }): n
     written += end - start;
   }
   return written;
-}
-
-/** The granularity of hole detection (what `qemu-img convert -S` calls the sparse size; it defaults to 4 KiB). */
-const HOLE_BLOCK = 64 * 1024;
-
-/** [start, end) runs of `data` that are not all zeros, at HOLE_BLOCK granularity. */
-export function* nonZeroRuns(data: Uint8Array): Generator<[number, number]> {
-  let runStart = -1;
-  for (let at = 0; at < data.length; at += HOLE_BLOCK) {
-    const end = Math.min(at + HOLE_BLOCK, data.length);
-    const zero = Buffer.compare(data.subarray(at, end), ZEROS.subarray(0, end - at)) === 0;
-    if (!zero && runStart < 0) runStart = at;
-    if (zero && runStart >= 0) {
-      yield [runStart, at];
-      runStart = -1;
-    }
-  }
-  if (runStart >= 0) yield [runStart, data.length];
 }
 
 /** Writes the guest bytes to a stream, waiting until each chunk is handed off before reusing its buffer. */

@@ -49,6 +49,11 @@ export const ErrorCodes = {
   OVF_UNSAFE_XML: 'invalid',
   MANIFEST_INVALID: 'invalid',
   MANIFEST_MISMATCH: 'invalid',
+  // convert
+  SIZE_UNKNOWN: 'unsupported',
+  NOT_STREAMABLE: 'unsupported',
+  OUTPUT_EXISTS: 'io',
+  VERIFY_MISMATCH: 'invalid',
   PROBE_TIMEOUT: 'internal',
   PROBE_CRASHED: 'internal',
   INTERNAL: 'internal',

@@ -1,0 +1,91 @@
+/**
+ * Conversion: any reader's DiskImage through any writer, as a stream. `convert` gives the output as bytes (for a
+ * pipe or an upload, no temp file); `convertToFile` also takes the layouts that patch tables at the end.
+ */
+import { availableParallelism } from 'node:os';
+import { DiskError } from '../errors.js';
+import { FORMAT_NAMES } from '../formats/index.js';
+import { writerFor } from '../formats/writers.js';
+import type { DiskImage, FormatName } from '../image/types.js';
+import type { DiskWriter, OutputPiece } from '../image/writer.js';
+import { bytesOf, writePiecesToFile, writePiecesToStream, type ProgressCallback } from './sink.js';
+
+export interface ConvertOptions {
+  /** The output format. */
+  to: FormatName;
+  /** The writer's subformat (vmdk: streamOptimized | monolithicSparse; vhd: fixed | dynamic; ...); default: its first. */
+  subformat?: string;
+  /** Threads for deflate; default: one per core. */
+  workers?: number;
+}
+
+export interface ResolvedConvertOptions {
+  readonly writer: DiskWriter;
+  readonly subformat: string;
+  readonly workers: number;
+}
+
+/** Most worker threads a conversion may ask for (more only adds contention). */
+const MAX_WORKERS = 64;
+
+/** Validates the options, echoing a bad value, and fills in the defaults. */
+export function resolveConvertOptions(options: ConvertOptions): ResolvedConvertOptions {
+  const writer = writerFor(options.to);
+  if (writer === undefined) {
+    const writable = FORMAT_NAMES.filter((name) => writerFor(name) !== undefined);
+    throw new DiskError('USAGE', `cannot write ${JSON.stringify(options.to)}: the output formats are ${writable.join(', ')}`);
+  }
+  const subformat = options.subformat ?? writer.subformats[0]!;
+  if (!writer.subformats.includes(subformat)) {
+    throw new DiskError('USAGE', `${writer.format} has no subformat ${JSON.stringify(subformat)}: use one of ${writer.subformats.join(', ')}`);
+  }
+  const workers = options.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw new DiskError('USAGE', `workers must be a whole number from 1 to ${MAX_WORKERS}, not ${JSON.stringify(options.workers)}`);
+  }
+  return { writer, subformat, workers };
+}
+
+/** True when the target can be written append-only (to a pipe, stdout or an upload). */
+export function isStreamable(options: ConvertOptions): boolean {
+  const resolved = resolveConvertOptions(options);
+  return resolved.writer.streamable(resolved.subformat);
+}
+
+/**
+ * The converted image as bytes, in order, for any append-only target. Each chunk is valid until the next step.
+ * A target that patches its tables at the end (dynamic VHD, VHDX, monolithicSparse VMDK) is refused up front.
+ */
+export function convert(image: DiskImage, options: ConvertOptions): AsyncIterable<Uint8Array> {
+  return bytesOf(outputPieces(image, requireStreamable(options)));
+}
+
+/** Writes the converted image to a file (through a temporary name, renamed when complete); returns its size. */
+export function convertToFile(image: DiskImage, path: string, options: ConvertOptions, onProgress?: ProgressCallback): Promise<number> {
+  return writePiecesToFile(outputPieces(image, resolveConvertOptions(options)), path, onProgress);
+}
+
+/** Writes the converted image to a stream such as stdout; returns the bytes written. */
+export function convertToStream(
+  image: DiskImage,
+  stream: NodeJS.WritableStream,
+  options: ConvertOptions,
+  onProgress?: ProgressCallback,
+): Promise<number> {
+  return writePiecesToStream(outputPieces(image, requireStreamable(options)), stream, onProgress);
+}
+
+function requireStreamable(options: ConvertOptions): ResolvedConvertOptions {
+  const resolved = resolveConvertOptions(options);
+  if (!resolved.writer.streamable(resolved.subformat)) {
+    throw new DiskError(
+      'NOT_STREAMABLE',
+      `${resolved.writer.format} ${resolved.subformat} writes its tables after the data, so it needs a seekable file, not a pipe`,
+    );
+  }
+  return resolved;
+}
+
+function outputPieces(image: DiskImage, resolved: ResolvedConvertOptions): AsyncIterable<OutputPiece> {
+  return resolved.writer.write(image, { subformat: resolved.subformat, workers: resolved.workers });
+}

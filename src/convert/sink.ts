@@ -1,0 +1,112 @@
+/**
+ * Where a writer's output pieces go: a file (zero runs become holes, patches become positional writes), or an
+ * append-only byte stream (a pipe, an upload), which materialises zero runs and cannot take patches.
+ */
+import { closeSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { DiskError } from '../errors.js';
+import type { OutputPiece } from '../image/writer.js';
+
+const ZEROS = new Uint8Array(1024 * 1024);
+
+/** Output bytes appended, for progress. */
+export type ProgressCallback = (outputBytes: number) => void;
+
+/**
+ * The pieces as plain byte chunks, in order: zero runs as chunks of a shared zero buffer (valid until the next
+ * step, like every chunk). A patch is a writer bug here (the caller checked `streamable`), reported as INTERNAL.
+ */
+export async function* bytesOf(pieces: AsyncIterable<OutputPiece>): AsyncGenerator<Uint8Array> {
+  for await (const piece of pieces) {
+    if (piece.kind === 'data') yield piece.data;
+    else if (piece.kind === 'zeros') {
+      for (let left = piece.length; left > 0; left -= ZEROS.length) yield ZEROS.subarray(0, Math.min(left, ZEROS.length));
+    } else throw new DiskError('INTERNAL', `an append-only output received a patch at ${piece.at}`);
+  }
+}
+
+/**
+ * Writes the pieces to `path` through a temporary name beside it, renamed over `path` only once everything is
+ * written: a failed or interrupted conversion never leaves a file that looks finished. Returns the file's size.
+ *
+ * Writes are synchronous on purpose: the CPU work (deflate) runs on worker threads meanwhile, and an async write's
+ * thread-pool hop costs more than the write itself for the page cache (see cat.ts).
+ */
+export async function writePiecesToFile(pieces: AsyncIterable<OutputPiece>, path: string, onProgress?: ProgressCallback): Promise<number> {
+  const partial = `${path}.diskport-partial`;
+  const fd = openOutput(partial);
+  let end = 0;
+  let finished = false;
+  try {
+    for await (const piece of pieces) {
+      if (piece.kind === 'data') {
+        writeFully(fd, piece.data, end, partial);
+        end += piece.data.length;
+      } else if (piece.kind === 'zeros') {
+        end += piece.length; // a hole: the final truncate sizes the file past it
+      } else {
+        if (piece.at + piece.data.length > end) throw new DiskError('INTERNAL', `a patch at ${piece.at} reaches past the output's end (${end})`);
+        writeFully(fd, piece.data, piece.at, partial);
+      }
+      onProgress?.(end);
+    }
+    ftruncateSync(fd, end);
+    closeSync(fd);
+    renameSync(partial, path);
+    finished = true;
+    return end;
+  } catch (error) {
+    throw outputError(error, path);
+  } finally {
+    if (!finished) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+      try {
+        unlinkSync(partial);
+      } catch {
+        // never created, or already gone
+      }
+    }
+  }
+}
+
+/** Writes the pieces to a stream (stdout), waiting for each chunk to be handed off before the next is made. */
+export async function writePiecesToStream(
+  pieces: AsyncIterable<OutputPiece>,
+  stream: NodeJS.WritableStream,
+  onProgress?: ProgressCallback,
+): Promise<number> {
+  let written = 0;
+  for await (const chunk of bytesOf(pieces)) {
+    await new Promise<void>((resolve, reject) => {
+      stream.write(chunk, (error) => (error ? reject(error) : resolve()));
+    });
+    written += chunk.length;
+    onProgress?.(written);
+  }
+  return written;
+}
+
+function openOutput(path: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (error) {
+    throw outputError(error, path);
+  }
+}
+
+function writeFully(fd: number, data: Uint8Array, position: number, path: string): void {
+  for (let done = 0; done < data.length; ) {
+    const wrote = writeSync(fd, data, done, data.length - done, position + done);
+    if (wrote <= 0) throw new DiskError('IO_ERROR', `write returned ${wrote} at ${position + done}`, { file: path });
+    done += wrote;
+  }
+}
+
+function outputError(error: unknown, path: string): DiskError {
+  if (error instanceof DiskError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new DiskError('IO_ERROR', `cannot write the output: ${message}`, { file: path, cause: error });
+}
