@@ -13,5 +13,10 @@ describe('every readable fixture converts faithfully', () => {
     it(`${entry.file} -> raw`, async () => {
       await expectFaithfulConversion(entry, join(dir, `${entry.file}.raw`), { to: 'raw' });
     });
+    for (const subformat of ['streamOptimized', 'monolithicSparse']) {
+      it(`${entry.file} -> vmdk ${subformat}`, async () => {
+        await expectFaithfulConversion(entry, join(dir, `${entry.file}.${subformat}.vmdk`), { to: 'vmdk', subformat });
+      });
+    }
   }
 });

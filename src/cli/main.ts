@@ -58,6 +58,24 @@ program
     await runCat(file, options);
   });
 
+program
+  .command('convert')
+  .description('convert an image to another format as a stream (deflate on every core); OUT may be - for stdout')
+  .argument('<input>', 'image file, or - for stdin')
+  .argument('<output>', 'output file, or - for stdout (streamOptimized VMDK, fixed VHD, RAW)')
+  .addOption(new Option('-t, --to <format>', 'output format (default: from the output name)').choices(['vmdk', 'vhd', 'vhdx', 'raw']))
+  .option('--subformat <name>', 'vmdk: streamOptimized (default) | monolithicSparse; vhd: dynamic | fixed; vhdx: dynamic | fixed')
+  .option('--workers <n>', 'threads for compression (default: one per core)')
+  .option('--verify', 'read the output back and compare its content fingerprint (xxh64) with the source\'s')
+  .option('--force', 'replace the output file if it exists')
+  .option('--json', 'print the summary as one JSON object')
+  .addOption(formatOption())
+  .option('--allow-outside-folder', 'follow VMDK extent paths outside the descriptor folder')
+  .action(async (input: string, output: string, options: import('./convert.js').ConvertCommandOptions) => {
+    const { runConvert } = await import('./convert.js');
+    commandStatus = await runConvert(input, output, options);
+  });
+
 /** The status a command that judges its input (check) asks to exit with; failures set theirs in report(). */
 let commandStatus = 0;
 

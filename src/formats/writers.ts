@@ -5,8 +5,9 @@
 import type { FormatName } from '../image/types.js';
 import type { DiskWriter } from '../image/writer.js';
 import { rawWriter } from './raw/write.js';
+import { vmdkWriter } from './vmdk/write.js';
 
-export const WRITERS: readonly DiskWriter[] = [rawWriter];
+export const WRITERS: readonly DiskWriter[] = [vmdkWriter, rawWriter];
 
 export function writerFor(format: FormatName): DiskWriter | undefined {
   return WRITERS.find((writer) => writer.format === format);

@@ -22,11 +22,15 @@ const IDLE_TIMEOUT_MS = 1000;
 const WORKER_HEAP_MB = 512;
 
 let pool: Promise<Piscina> | undefined;
+/** Threads the pool runs (every one started up front: see createPool). */
+let threads = availableParallelism();
 let nextTaskId = 1;
 /** onStart callbacks of tasks not yet started, by task id (see StartedNotice). */
 const startListeners = new Map<number, () => void>();
 
 export interface RunTaskOptions {
+  /** Buffers moved to the worker instead of copied (the caller must not touch them after). */
+  transferList?: ArrayBuffer[];
   /** Aborting terminates the worker running the task (piscina's behaviour), or drops it from the queue. */
   signal?: AbortSignal;
   /** Called when a worker begins the task (not when it is queued); never after the task settled. */
@@ -46,12 +50,22 @@ export async function runTask<K extends WorkerTask['kind']>(
   if (options.onStart !== undefined) startListeners.set(id, options.onStart);
   try {
     const piscina = await getPool();
-    const envelope = (await piscina.run({ ...fields, kind, id }, { signal: options.signal ?? null })) as Envelope<TaskValues[K]>;
+    const envelope = (await piscina.run({ ...fields, kind, id }, { signal: options.signal ?? null, transferList: options.transferList })) as Envelope<TaskValues[K]>;
     if (!envelope.ok) throw rebuildError(envelope.error);
     return envelope.value;
   } finally {
     startListeners.delete(id);
   }
+}
+
+/**
+ * Sizes the pool (convert --workers). A pool of another size is stopped first, so call this before starting work,
+ * not while other tasks run.
+ */
+export async function setPoolThreads(count: number): Promise<void> {
+  if (count === threads) return;
+  threads = count;
+  await destroyPool();
 }
 
 /** Stops every worker (pending tasks reject). The next runTask starts a fresh pool. */
@@ -90,13 +104,13 @@ async function createPool(): Promise<Piscina> {
   const { Piscina } = await import('piscina');
   const created = new Piscina({
     filename,
-    maxThreads: availableParallelism(),
+    maxThreads: threads,
     // Every thread from the start: each spends ~50 ms loading the readers, better done while the first tasks
     // queue than after piscina notices the queue. They stay (idle and unref'd, so they delay no exit), and that
     // matters too: piscina replaces a dead or aborted worker only up to minThreads, and queued tasks hold nothing
     // on the event loop, so with 0 a batch whose running probes all crashed or timed out had no thread left for
     // its queued files and a CLI's node quit mid-batch (the test "finishes in a process of its own" catches it).
-    minThreads: availableParallelism(),
+    minThreads: threads,
     // One task queued inside each worker behind the one it runs (worker.ts runs them in turn): the next probe
     // starts without a round trip through the main thread. Measured on bench/check: 1.3-1.4x -> 1.5-1.7x.
     concurrentTasksPerWorker: 2,

@@ -10,8 +10,10 @@ import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parentPort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
 import type { CheckOptions, CheckReport } from '../check.js';
 import { DiskError, asDiskError } from '../errors.js';
+import { encodeGrains, type EncodedGrains } from '../formats/vmdk/grain.js';
 import type { DigestAlgorithm } from './hash.js';
 
 export interface HashTask {
@@ -31,12 +33,22 @@ export interface CheckTask {
   options: CheckOptions;
 }
 
-export type WorkerTask = HashTask | CheckTask;
+/** Deflates a batch of streamOptimized VMDK grains; `data` arrives transferred, the result goes back transferred. */
+export interface DeflateGrainsTask {
+  kind: 'deflateGrains';
+  id: number;
+  data: Uint8Array;
+  firstLba: number;
+  grainBytes: number;
+}
+
+export type WorkerTask = HashTask | CheckTask | DeflateGrainsTask;
 
 /** What each kind of task yields. */
 export interface TaskValues {
   hash: string;
   check: CheckReport;
+  deflateGrains: EncodedGrains;
 }
 
 export type SerializedError = ReturnType<DiskError['toJSON']>;
@@ -72,8 +84,8 @@ const FAULTS = process.env.DISKPORT_TEST_FAULTS === '1';
  */
 let turn: Promise<unknown> = Promise.resolve();
 
-export default function run(task: WorkerTask): Promise<Envelope<TaskValues[WorkerTask['kind']]>> {
-  const mine = turn.then(() => runNow(task));
+export default function run(task: WorkerTask): Promise<unknown> {
+  const mine = turn.then(() => runNow(task)).then(withTransfers);
   turn = mine.catch(() => undefined);
   return mine;
 }
@@ -87,11 +99,26 @@ async function runNow(task: WorkerTask): Promise<Envelope<TaskValues[WorkerTask[
       case 'check':
         if (FAULTS) await injectFault(task.file);
         return { ok: true, value: await runCheck(task.file, task.options) };
+      case 'deflateGrains':
+        return { ok: true, value: encodeGrains(task.data, task.firstLba, task.grainBytes) };
     }
   } catch (error) {
-    const file = task.kind === 'hash' ? task.path : task.file;
+    const file = task.kind === 'hash' ? task.path : task.kind === 'check' ? task.file : undefined;
     return { ok: false, error: asDiskError(error, file).toJSON() };
   }
+}
+
+/**
+ * Marks encoded grains to be moved, not copied, back to the main thread: piscina transfers the buffers a result
+ * names under its transferable symbol (structured clone would copy every compressed byte once more).
+ */
+function withTransfers(envelope: Envelope<TaskValues[WorkerTask['kind']]>): unknown {
+  if (!envelope.ok || typeof envelope.value !== 'object' || !('sectors' in envelope.value)) return envelope;
+  const { bytes, sectors } = envelope.value;
+  return Piscina.move({
+    [Piscina.transferableSymbol]: [bytes.buffer, sectors.buffer],
+    [Piscina.valueSymbol]: envelope,
+  } as never);
 }
 
 /**
