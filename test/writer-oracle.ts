@@ -43,7 +43,7 @@ export function qemuVirtualSize(path: string, format: FormatName): number {
  * Converts the fixture to `output` and judges it: qemu-img check clean, qemu-img compare identical, the same
  * virtual size for qemu-img and for us, and our reader reading back the source's guest bytes.
  */
-export async function expectFaithfulConversion(entry: ManifestEntry, output: string, options: ConvertOptions): Promise<void> {
+export async function expectFaithfulConversion(entry: ManifestEntry, output: string, options: ConvertOptions & { to: FormatName }): Promise<void> {
   const source = await openImage(fixture(entry.file));
   let sourceHash: string;
   try {

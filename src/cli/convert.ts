@@ -1,4 +1,4 @@
-import { extname } from 'node:path';
+import { basename, extname } from 'node:path';
 import type { ConvertSummary } from '../convert/file.js';
 import { DiskError } from '../errors.js';
 import { sizeText } from './text.js';
@@ -25,6 +25,7 @@ export async function runConvert(input: string, output: string, options: Convert
     to: targetFormat(output, options.to) as never,
     subformat: options.subformat,
     workers: options.workers === undefined ? undefined : Number(options.workers),
+    name: stem(toStdout ? input : output),
     verify: options.verify,
     overwrite: options.force,
     open: { format: options.format, allowOutsideFolder: options.allowOutsideFolder },
@@ -45,6 +46,11 @@ function targetFormat(output: string, to: string | undefined): string {
   const byName = BY_EXTENSION[extname(output).toLowerCase()];
   if (byName === undefined) throw new DiskError('USAGE', `say which format to write with --to (the output name ${JSON.stringify(output)} does not tell)`);
   return byName;
+}
+
+/** A file's name without folder or extension: the virtual machine's name in an OVA. */
+function stem(path: string): string {
+  return path === '-' ? 'disk' : basename(path, extname(path));
 }
 
 function summaryText(summary: ConvertSummary): string {

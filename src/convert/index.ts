@@ -4,25 +4,27 @@
  */
 import { availableParallelism } from 'node:os';
 import { DiskError } from '../errors.js';
-import { FORMAT_NAMES } from '../formats/index.js';
-import { writerFor } from '../formats/writers.js';
-import type { DiskImage, FormatName } from '../image/types.js';
-import type { DiskWriter, OutputPiece } from '../image/writer.js';
+import { WRITERS, writerFor } from '../formats/writers.js';
+import type { DiskImage } from '../image/types.js';
+import type { DiskWriter, OutputFormat, OutputPiece } from '../image/writer.js';
 import { bytesOf, writePiecesToFile, writePiecesToStream, type ProgressCallback } from './sink.js';
 
 export interface ConvertOptions {
   /** The output format. */
-  to: FormatName;
+  to: OutputFormat;
   /** The writer's subformat (vmdk: streamOptimized | monolithicSparse; vhd: fixed | dynamic; ...); default: its first. */
   subformat?: string;
   /** Threads for deflate; default: one per core. */
   workers?: number;
+  /** OVA: the virtual machine's name (default: the output file's name, or "disk"). */
+  name?: string;
 }
 
 export interface ResolvedConvertOptions {
   readonly writer: DiskWriter;
   readonly subformat: string;
   readonly workers: number;
+  readonly name: string | undefined;
 }
 
 /** Most worker threads a conversion may ask for (more only adds contention). */
@@ -32,7 +34,7 @@ const MAX_WORKERS = 64;
 export function resolveConvertOptions(options: ConvertOptions): ResolvedConvertOptions {
   const writer = writerFor(options.to);
   if (writer === undefined) {
-    const writable = FORMAT_NAMES.filter((name) => writerFor(name) !== undefined);
+    const writable = WRITERS.map((known) => known.format);
     throw new DiskError('USAGE', `cannot write ${JSON.stringify(options.to)}: the output formats are ${writable.join(', ')}`);
   }
   const subformat = options.subformat ?? writer.subformats[0]!;
@@ -43,7 +45,7 @@ export function resolveConvertOptions(options: ConvertOptions): ResolvedConvertO
   if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
     throw new DiskError('USAGE', `workers must be a whole number from 1 to ${MAX_WORKERS}, not ${JSON.stringify(options.workers)}`);
   }
-  return { writer, subformat, workers };
+  return { writer, subformat, workers, name: options.name };
 }
 
 /** True when the target can be written append-only (to a pipe, stdout or an upload). */
@@ -61,12 +63,12 @@ export function convert(image: DiskImage, options: ConvertOptions): AsyncIterabl
 }
 
 /** Writes the converted image to a file (through a temporary name, renamed when complete); returns its size. */
-export function convertToFile(image: DiskImage, path: string, options: ConvertOptions, onProgress?: ProgressCallback): Promise<number> {
+export async function convertToFile(image: DiskImage, path: string, options: ConvertOptions, onProgress?: ProgressCallback): Promise<number> {
   return writePiecesToFile(outputPieces(image, resolveConvertOptions(options)), path, onProgress);
 }
 
 /** Writes the converted image to a stream such as stdout; returns the bytes written. */
-export function convertToStream(
+export async function convertToStream(
   image: DiskImage,
   stream: NodeJS.WritableStream,
   options: ConvertOptions,
@@ -87,5 +89,5 @@ function requireStreamable(options: ConvertOptions): ResolvedConvertOptions {
 }
 
 function outputPieces(image: DiskImage, resolved: ResolvedConvertOptions): AsyncIterable<OutputPiece> {
-  return resolved.writer.write(image, { subformat: resolved.subformat, workers: resolved.workers });
+  return resolved.writer.write(image, { subformat: resolved.subformat, workers: resolved.workers, name: resolved.name });
 }

@@ -1,14 +1,14 @@
 /**
- * The writers, one per writable format, each in its format's folder beside the reader. `ova` is not here: it is a
- * container of VMDK disks, written by src/formats/ova/write.ts.
+ * The writers, one per writable format, each in its format's folder beside the reader. `ova` writes a one-disk
+ * package here; src/formats/ova/write.ts also writes several disks (writeOva).
  */
-import type { FormatName } from '../image/types.js';
-import type { DiskWriter } from '../image/writer.js';
+import type { DiskWriter, OutputFormat } from '../image/writer.js';
+import { ovaWriter } from './ova/write.js';
 import { rawWriter } from './raw/write.js';
 import { vmdkWriter } from './vmdk/write.js';
 
-export const WRITERS: readonly DiskWriter[] = [vmdkWriter, rawWriter];
+export const WRITERS: readonly DiskWriter[] = [vmdkWriter, ovaWriter, rawWriter];
 
-export function writerFor(format: FormatName): DiskWriter | undefined {
+export function writerFor(format: OutputFormat): DiskWriter | undefined {
   return WRITERS.find((writer) => writer.format === format);
 }

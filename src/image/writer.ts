@@ -24,11 +24,16 @@ export interface WriteOptions {
   readonly subformat: string;
   /** Threads for CPU-heavy encoding (deflate); writers without such work ignore it. */
   readonly workers: number;
+  /** The output's name without folder or extension, for formats that name their parts (OVA entries). */
+  readonly name?: string;
 }
+
+/** What can be written: every disk format with a writer, and OVA (a package of streamOptimized VMDKs). */
+export type OutputFormat = FormatName | 'ova';
 
 /** One per writable format, in the format's folder beside its reader. */
 export interface DiskWriter {
-  readonly format: FormatName;
+  readonly format: OutputFormat;
   /** The subformats it writes; the first is the default. */
   readonly subformats: readonly string[];
   /** True when the subformat's output is append-only (no patches), so it can go to a pipe or an upload. */
