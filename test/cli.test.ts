@@ -125,7 +125,7 @@ describe('diskport check', () => {
     const result = diskport(['check', fixture('mixed-sparse.vmdk')]);
     expect(result.status).toBe(1);
     expect(result.stdout.toString()).toMatch(/error\s+VMDK_NOT_STREAM_OPTIMIZED: .*monolithicSparse/);
-    expect(result.stdout.toString()).toMatch(/fix: convert it: qemu-img convert/);
+    expect(result.stdout.toString()).toMatch(/fix: convert it: diskport convert /);
   });
 
   it('exit 2 for unreadable input (the error named), and for bad arguments', () => {

@@ -43,7 +43,7 @@ export function resolveConvertOptions(options: ConvertOptions): ResolvedConvertO
   }
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
-    throw new DiskError('USAGE', `workers must be a whole number from 1 to ${MAX_WORKERS}, not ${JSON.stringify(options.workers)}`);
+    throw new DiskError('USAGE', `workers must be a whole number from 1 to ${MAX_WORKERS}, not ${String(options.workers)}`);
   }
   return { writer, subformat, workers, name: options.name };
 }

@@ -8,7 +8,7 @@ import type { Rule, RuleHit, Subject } from './types.js';
 const TiB = 2 ** 40;
 const GUIDE = 'VM Import/Export User Guide';
 const STREAM_FIX = (name: string) =>
-  `convert it: qemu-img convert -O vmdk -o subformat=streamOptimized ${name} out.vmdk (or to VHD/RAW)`;
+  `convert it: diskport convert ${name} out.vmdk (streamOptimized; or --to vhd / raw)`;
 
 /** The disks of the subject with the name to show for each (the OVA entry, or the file). */
 export function namedDisks(subject: Subject): { disk: DiskReport; name: string }[] {
