@@ -67,6 +67,7 @@ export const RegionTableEntry = defineStruct('vhdx.region_entry', 32, {
   /** Bit 0: a reader that does not know this region must not open the file. */
   required: [0x1c, 'u32le'],
 });
+export const REGION_IS_REQUIRED = 0x1;
 
 export const RegionGuid = {
   bat: '2DC27766-F623-4200-9D64-115E9BFD4A08',
@@ -89,6 +90,7 @@ export const MetadataTableEntry = defineStruct('vhdx.metadata_entry', 32, {
   flags: [0x18, 'u32le'],
 });
 export const METADATA_IS_REQUIRED = 0x4;
+export const METADATA_IS_VIRTUAL_DISK = 0x2;
 
 export const MetadataGuid = {
   fileParameters: 'CAA16737-FA36-4D43-B3B6-33F0AA44E76B',
