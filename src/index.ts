@@ -14,3 +14,4 @@ export { FORMATS, FORMAT_NAMES } from './formats/index.js';
 export { openSource, FileSource, ForwardSource, type ByteSource } from './source/open.js';
 export { MemorySource } from './source/memory.js';
 export type { DiskImage, DiskFormat, Extent, FormatName, OpenOptions, Probe } from './image/types.js';
+export { startSandbox, startSandboxS3, SANDBOX_CREDENTIALS, SANDBOX_REGION, DEFAULT_BUCKET as SANDBOX_BUCKET, OUTCOMES as SANDBOX_OUTCOMES, type Sandbox, type SandboxOptions, type SandboxS3, type SandboxS3Options } from './sandbox/index.js';

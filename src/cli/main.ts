@@ -59,6 +59,18 @@ program
   });
 
 program
+  .command('sandbox')
+  .description('serve a local VM Import sandbox (S3 + EC2 ImportImage) on 127.0.0.1; prints the environment to use it')
+  .option('--port <number>', 'port for both S3 and EC2 (default: any free port)')
+  .option('--dir <path>', 'store S3 objects in this folder (default: a temporary one, removed on exit)')
+  .option('--speed <factor>', 'import speed-up: each task step takes 1/factor of its time (default 1: about 4 s per import)')
+  .option('--json', 'print the environment as one JSON object instead of export lines')
+  .action(async (options: import('./sandbox.js').SandboxCommandOptions) => {
+    const { runSandbox } = await import('./sandbox.js');
+    commandStatus = await runSandbox(options);
+  });
+
+program
   .command('convert')
   .description('convert an image to another format as a stream (deflate on every core); OUT may be - for stdout')
   .argument('<input>', 'image file, or - for stdin')
