@@ -82,10 +82,16 @@ function requireStreamable(options: ConvertOptions): ResolvedConvertOptions {
   if (!resolved.writer.streamable(resolved.subformat)) {
     throw new DiskError(
       'NOT_STREAMABLE',
-      `${resolved.writer.format} ${resolved.subformat} writes its tables after the data, so it needs a seekable file, not a pipe`,
+      `${resolved.writer.format} ${resolved.subformat} writes its tables after the data, so it needs a seekable file, not a pipe${streamableHint(resolved.writer)}`,
     );
   }
   return resolved;
+}
+
+/** "(or --subformat fixed, which streams)" where the format has an append-only subformat. */
+function streamableHint(writer: DiskWriter): string {
+  const streamable = writer.subformats.filter((subformat) => writer.streamable(subformat));
+  return streamable.length === 0 ? '' : ` (or --subformat ${streamable.join(' / ')}, which streams)`;
 }
 
 function outputPieces(image: DiskImage, resolved: ResolvedConvertOptions): AsyncIterable<OutputPiece> {

@@ -4,6 +4,7 @@
  * reads as zeros are all skipped, so the output allocates nothing the guest cannot tell from zeros.
  */
 import type { DiskImage } from './types.js';
+import type { OutputPiece } from './writer.js';
 
 export interface DataBlock {
   /** Block number: the block covers guest bytes [index × blockSize, (index + 1) × blockSize). */
@@ -74,4 +75,15 @@ export function* nonZeroRuns(data: Uint8Array): Generator<[number, number]> {
     }
   }
   if (runStart >= 0) yield [runStart, data.length];
+}
+
+/** A writer's view of `data`: its non-zero runs as `data` pieces, the all-zero 64 KiB runs as `zeros` (holes in a file). */
+export function* dataAndHoles(data: Uint8Array): Generator<OutputPiece> {
+  let position = 0;
+  for (const [start, end] of nonZeroRuns(data)) {
+    if (start > position) yield { kind: 'zeros', length: start - position };
+    yield { kind: 'data', data: data.subarray(start, end) };
+    position = end;
+  }
+  if (data.length > position) yield { kind: 'zeros', length: data.length - position };
 }

@@ -2,7 +2,7 @@
  * RAW output: the guest bytes themselves. Unallocated, declared-zero and all-zero runs go out as `zeros` pieces, so
  * a file sink leaves holes (a sparse file, like `qemu-img convert -O raw`) and a pipe gets real zeros.
  */
-import { nonZeroRuns } from '../../image/blocks.js';
+import { dataAndHoles } from '../../image/blocks.js';
 import type { DiskImage } from '../../image/types.js';
 import type { DiskWriter, OutputPiece } from '../../image/writer.js';
 
@@ -23,14 +23,4 @@ async function* writeRaw(image: DiskImage): AsyncGenerator<OutputPiece> {
   }
   // A pipe of unknown length ends where its data ends; a known size may end in unallocated space.
   if (image.virtualSize !== undefined && image.virtualSize > position) yield { kind: 'zeros', length: image.virtualSize - position };
-}
-
-function* dataAndHoles(data: Uint8Array): Generator<OutputPiece> {
-  let position = 0;
-  for (const [start, end] of nonZeroRuns(data)) {
-    if (start > position) yield { kind: 'zeros', length: start - position };
-    yield { kind: 'data', data: data.subarray(start, end) };
-    position = end;
-  }
-  if (data.length > position) yield { kind: 'zeros', length: data.length - position };
 }

@@ -5,7 +5,7 @@ import { DiskError } from '../../errors.js';
 import { Limits } from '../../limits.js';
 import type { ByteSource } from '../../source/types.js';
 import type { Decoded } from '../../struct/index.js';
-import { DiskType, FILE_FORMAT_VERSION, FOOTER, FOOTER_COOKIE, SECTOR } from './structs.js';
+import { DiskType, FILE_FORMAT_VERSION, FOOTER, FOOTER_COOKIE, MAX_GEOMETRY, SECTOR } from './structs.js';
 
 export type Footer = Decoded<typeof FOOTER['fields']>;
 
@@ -166,8 +166,8 @@ function geometryOf(footer: Footer): [number, number, number] {
 
 /** Creators whose currentSize is the disk size; everything else (Virtual PC, old qemu) sized the disk by CHS. */
 const SIZED_BY_CURRENT_SIZE = ['win ', 'qem2', 'd2v ', 'CTXS', 'tap\0'];
-/** The largest CHS geometry, 65535 x 16 x 255 sectors: a disk this big or bigger cannot be described by CHS. */
-const MAX_CHS_SECTORS = 65535 * 16 * 255;
+/** The sectors of the largest CHS geometry: a disk this big or bigger cannot be described by CHS. */
+const MAX_CHS_SECTORS = MAX_GEOMETRY.cylinders * MAX_GEOMETRY.heads * MAX_GEOMETRY.sectorsPerTrack;
 
 export interface SizeFacts {
   virtualSize: number;

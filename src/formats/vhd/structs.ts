@@ -68,3 +68,10 @@ export const MAX_BLOCK_SIZE = 256 * 1024 * 1024;
 
 /** qemu's limit, from the spec: 2040 GiB (0xFF000000 sectors). Reported, not enforced (Limits.maxVirtualSize is). */
 export const SPEC_MAX_SIZE = 0xff000000 * SECTOR;
+
+/** footer.features: bit 1 is reserved and must always be set (spec "Features"). */
+export const FEATURES_RESERVED = 0x00000002;
+/** footer.dataOffset of a fixed disk, and dynamicHeader.dataOffset (unused): all 64 bits set, as MS tools expect. */
+export const NO_DATA_OFFSET = 0xffffffffffffffffn;
+/** The largest CHS geometry, 65535 x 16 x 255: qemu and Hyper-V then take the size from currentSize. */
+export const MAX_GEOMETRY = { cylinders: 65535, heads: 16, sectorsPerTrack: 255 } as const;

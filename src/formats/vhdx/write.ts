@@ -7,7 +7,7 @@
  *   output streams (to a pipe or an upload). Zero runs still become holes in a file.
  * Virtual sizes round up to a whole 512-byte sector (the padding reads as zeros); VHDX holds at most 64 TiB.
  */
-import { dataBlocks, nonZeroRuns } from '../../image/blocks.js';
+import { dataBlocks, dataAndHoles } from '../../image/blocks.js';
 import type { DiskImage } from '../../image/types.js';
 import { knownSize, type DiskWriter, type OutputPiece, type WriteOptions } from '../../image/writer.js';
 import { rawWriter } from '../raw/write.js';
@@ -63,15 +63,4 @@ async function* dynamicPayload(image: DiskImage, layout: VhdxLayout): AsyncGener
 function* region(used: Uint8Array, length: number): Generator<OutputPiece> {
   yield { kind: 'data', data: used };
   yield { kind: 'zeros', length: length - used.length };
-}
-
-/** A block's bytes with its all-zero 64 KiB runs as `zeros`, so a file keeps them as holes. */
-function* dataAndHoles(data: Uint8Array): Generator<OutputPiece> {
-  let position = 0;
-  for (const [start, end] of nonZeroRuns(data)) {
-    if (start > position) yield { kind: 'zeros', length: start - position };
-    yield { kind: 'data', data: data.subarray(start, end) };
-    position = end;
-  }
-  if (data.length > position) yield { kind: 'zeros', length: data.length - position };
 }
