@@ -15,3 +15,9 @@ export { openSource, FileSource, ForwardSource, type ByteSource } from './source
 export { MemorySource } from './source/memory.js';
 export type { DiskImage, DiskFormat, Extent, FormatName, OpenOptions, Probe } from './image/types.js';
 export { startSandbox, startSandboxS3, SANDBOX_CREDENTIALS, SANDBOX_REGION, DEFAULT_BUCKET as SANDBOX_BUCKET, OUTCOMES as SANDBOX_OUTCOMES, type Sandbox, type SandboxOptions, type SandboxS3, type SandboxS3Options } from './sandbox/index.js';
+export { convert, convertToFile, convertToStream, isStreamable, type ConvertOptions } from './convert/index.js';
+export { convertFile, type ConvertFileOptions, type ConvertSummary } from './convert/file.js';
+export { contentHash } from './convert/content-hash.js';
+export { writeOva, type OvaWriteOptions } from './formats/ova/write.js';
+export { WRITERS } from './formats/writers.js';
+export type { DiskWriter, OutputPiece, OutputFormat, WriteOptions } from './image/writer.js';
