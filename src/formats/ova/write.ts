@@ -11,15 +11,14 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import tar from 'tar-stream';
+import type { Pack } from 'tar-stream';
 import { bytesOf } from '../../convert/sink.js';
 import { DiskError } from '../../errors.js';
 import type { DiskImage } from '../../image/types.js';
 import { knownSize, type DiskWriter, type OutputPiece } from '../../image/writer.js';
-import { readPartitionTable } from '../../partitions/index.js';
 import { sparseLayout, type SparseLayout } from '../vmdk/layout.js';
 import { writeStreamOptimized } from '../vmdk/write-stream.js';
-import { buildOvf, type OvfSpec } from './ovf-write.js';
+import type { OvfSpec } from './ovf-write.js';
 
 export interface OvaWriteOptions {
   /** The virtual machine's name; the entries are NAME.ovf, NAME-disk1.vmdk..., NAME.mf. */
@@ -47,6 +46,8 @@ export async function* writeOva(disks: readonly DiskImage[], options: OvaWriteOp
   const planned = disks.map((image, index) => planDisk(image, `${name}-disk${index + 1}.vmdk`));
   const firmware = options.firmware ?? (await firmwareOf(disks[0]!));
   for (const disk of planned) disk.size = await countBytes(writeStreamOptimized(disk.image, disk.layout, options.workers));
+  // Loaded here, not at the top: every convert loads the writer list, few write an OVA.
+  const [{ default: tar }, { buildOvf }] = await Promise.all([import('tar-stream'), import('./ovf-write.js')]);
   const ovf = Buffer.from(
     buildOvf({
       name,
@@ -103,6 +104,7 @@ function planDisk(image: DiskImage, href: string): PlannedDisk {
 
 /** EFI when the boot disk has an ESP and no BIOS boot path; BIOS otherwise (also for hybrid disks, which boot both). */
 async function firmwareOf(boot: DiskImage): Promise<'bios' | 'efi'> {
+  const { readPartitionTable } = await import('../../partitions/index.js');
   const table = await readPartitionTable(boot);
   return table.bootMode === 'uefi' ? 'efi' : 'bios';
 }
@@ -117,9 +119,9 @@ async function countBytes(pieces: AsyncIterable<OutputPiece>): Promise<number> {
 }
 
 /** Adds one file entry, honouring the pack's backpressure; returns the SHA-256 of its bytes. */
-async function addEntry(pack: tar.Pack, header: { name: string; size: number; mtime: Date }, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<string> {
+async function addEntry(pack: Pack, header: { name: string; size: number; mtime: Date }, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<string> {
   const hash = createHash('sha256');
-  let entry!: ReturnType<tar.Pack['entry']>;
+  let entry!: ReturnType<Pack['entry']>;
   // Settles once the entry's bytes and padding are in the pack (with an error on a size mismatch).
   const finished = new Promise<void>((resolve, reject) => {
     entry = pack.entry({ ...header, type: 'file', mode: 0o644 }, (error) => (error ? reject(error) : resolve()));
