@@ -85,7 +85,7 @@ describe('diskport sandbox with the aws CLI', () => {
   it('prints the endpoint variables, dummy credentials and the region as export lines', () => {
     const { env } = server;
     expect(Object.keys(env).sort()).toEqual(
-      ['AWS_ACCESS_KEY_ID', 'AWS_DEFAULT_REGION', 'AWS_ENDPOINT_URL_EC2', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION', 'AWS_SECRET_ACCESS_KEY'].sort(),
+      ['AWS_ACCESS_KEY_ID', 'AWS_DEFAULT_REGION', 'AWS_ENDPOINT_URL_EC2', 'AWS_ENDPOINT_URL_IMAGEBUILDER', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION', 'AWS_SECRET_ACCESS_KEY'].sort(),
     );
     expect(env.AWS_ENDPOINT_URL_S3).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(env.AWS_DEFAULT_REGION).toBe('us-east-1');

@@ -46,6 +46,7 @@ describe('startSandbox', () => {
     expect(sandbox.env).toEqual({
       AWS_ENDPOINT_URL_S3: sandbox.s3Endpoint,
       AWS_ENDPOINT_URL_EC2: sandbox.ec2Endpoint,
+      AWS_ENDPOINT_URL_IMAGEBUILDER: sandbox.ec2Endpoint,
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_REGION: 'us-east-1',

@@ -1,6 +1,7 @@
 import { basename, extname } from 'node:path';
 import type { ConvertSummary } from '../convert/file.js';
 import { DiskError } from '../errors.js';
+import { progressReporter } from './progress.js';
 import { sizeText } from './text.js';
 
 export interface ConvertCommandOptions {
@@ -21,6 +22,8 @@ export async function runConvert(input: string, output: string, options: Convert
   const { convertFile } = await import('../convert/file.js');
   const toStdout = output === '-';
   if (toStdout && process.stdout.isTTY) throw new DiskError('USAGE', 'refusing to write a disk image to a terminal: redirect stdout or name an output file');
+  // A bar on a terminal only: --json promises one object, and stdout may be carrying the image.
+  const reporter = await progressReporter({});
   const summary = await convertFile(input, toStdout ? process.stdout : output, {
     to: targetFormat(output, options.to) as never,
     subformat: options.subformat,
@@ -29,7 +32,8 @@ export async function runConvert(input: string, output: string, options: Convert
     verify: options.verify,
     overwrite: options.force,
     open: { format: options.format, allowOutsideFolder: options.allowOutsideFolder },
-  });
+    onProgress: ({ bytes, total }) => reporter?.update({ phase: 'convert', bytes, total }),
+  }).finally(() => reporter?.stop());
   // With the image on stdout, the summary goes to stderr.
   const out = toStdout ? process.stderr : process.stdout;
   out.write(options.json ? `${JSON.stringify(summary)}\n` : summaryText(summary));

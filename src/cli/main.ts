@@ -71,6 +71,39 @@ program
   });
 
 program
+  .command('upload')
+  .description('upload a file to S3: parallel multipart, a CRC32 per part, the content hash as metadata, resumable')
+  .argument('<file>', 'the file to upload, or - for stdin (a pipe cannot be resumed)')
+  .argument('<url>', 's3://bucket/key (a key ending in / gets the file name)')
+  .option('--concurrency <n>', 'parts in flight at once (default 8, fewer for very large parts)')
+  .option('--part-size <size>', 'part size, e.g. 16MiB (default 16MiB, more when the file needs it to fit 10,000 parts)')
+  .option('--resume', 'continue the interrupted upload named in the state file')
+  .option('--state <path>', 'the resume state file (default FILE.diskport-upload.json)')
+  .addOption(new Option('--as <format>', 'convert while uploading (vmdk: streamOptimized, vhd: fixed, raw); no temporary file').choices(['vmdk', 'vhd', 'raw']))
+  .option('--profile <name>', 'AWS profile for credentials and region')
+  .option('--region <name>', 'AWS region')
+  .option('--endpoint-url <url>', 'an S3-compatible endpoint (path-style addressing)')
+  .option('--json', 'JSON lines: progress, then the result')
+  .action(async (file: string, url: string, options: import('./upload.js').UploadCommandOptions) => {
+    const { runUpload } = await import('./upload.js');
+    await runUpload(file, url, options);
+  });
+
+program
+  .command('verify')
+  .description('prove an S3 object equals what was uploaded: its XXH64 against its metadata and a local file')
+  .argument('<url>', 's3://bucket/key')
+  .argument('[file]', 'the local file to compare with')
+  .option('--profile <name>', 'AWS profile for credentials and region')
+  .option('--region <name>', 'AWS region')
+  .option('--endpoint-url <url>', 'an S3-compatible endpoint (path-style addressing)')
+  .option('--json', 'print one JSON object')
+  .action(async (url: string, file: string | undefined, options: import('./verify.js').VerifyCommandOptions) => {
+    const { runVerify } = await import('./verify.js');
+    await runVerify(url, file, options);
+  });
+
+program
   .command('convert')
   .description('convert an image to another format as a stream (deflate on every core); OUT may be - for stdout')
   .argument('<input>', 'image file, or - for stdin')
@@ -86,6 +119,140 @@ program
   .action(async (input: string, output: string, options: import('./convert.js').ConvertCommandOptions) => {
     const { runConvert } = await import('./convert.js');
     commandStatus = await runConvert(input, output, options);
+  });
+
+const importCommand = program
+  .command('import')
+  .description('import an image to an AMI: check, convert if needed, upload, ImportImage, follow the task to its end')
+  .argument('<input>', 'image file (uploaded first) or s3://bucket/key')
+  .option('--bucket <name>', 'S3 bucket a local file is uploaded to (--sandbox: its own bucket)')
+  .option('--key <key>', 'S3 key for the upload (default: prefix + file name)')
+  .option('--prefix <text>', 'S3 key prefix for the upload', '')
+  .option('--no-wait', 'return once ImportImage has started the task')
+  .option('--force', 'import even when the check finds errors')
+  .option('--sandbox', 'run against a local VM Import sandbox started for this run (no AWS account needed)')
+  .option('--request-json <file>', 'ImportImage fields as JSON (aws ec2 import-image --cli-input-json); the flags override them')
+  .option('--description <text>', 'Description of the import task')
+  .option('--boot-mode <mode>', 'BootMode: legacy-bios | uefi')
+  .option('--architecture <name>', 'Architecture: x86_64 | i386')
+  .option('--platform <name>', 'Platform: Windows | Linux')
+  .option('--license-type <type>', 'LicenseType: AWS | BYOL')
+  .option('--hypervisor <name>', 'Hypervisor: xen')
+  .option('--role-name <name>', 'the VM Import service role (default vmimport)')
+  .option('--encrypted', 'encrypt the AMI\'s snapshots (Encrypted)')
+  .option('--kms-key-id <key>', 'KMS key for --encrypted (KmsKeyId)')
+  .option('--usage-operation <op>', 'UsageOperation, e.g. RunInstances:0002')
+  .option('--client-token <token>', 'ClientToken (default: derived from the content, the target and the parameters)')
+  .option('--dry-run', 'check permissions and parameters with DryRun; nothing is uploaded or started')
+  .option('--tag <key=value>', 'tag the import task (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+  .option('--license-configuration-arn <arn>', 'LicenseSpecifications (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+  .option('--disk-description <text>', 'DiskContainers[0].Description')
+  .option('--device-name <name>', 'DiskContainers[0].DeviceName')
+  .option('--disk-format <format>', 'DiskContainers[0].Format: OVA | VHD | VHDX | VMDK | RAW')
+  .option('--disk-url <url>', 'DiskContainers[0].Url instead of UserBucket (s3:// or https://)')
+  .option('--snapshot-id <id>', 'DiskContainers[0].SnapshotId')
+  .option('--client-data-comment <text>', 'ClientData.Comment')
+  .option('--image-builder <shorthand>', 'then register the AMI with EC2 Image Builder: name=N,semantic-version=1.0.0,platform=Linux[,os-version=V,description=D]')
+  .option('--profile <name>', 'AWS profile for credentials and region')
+  .option('--region <name>', 'AWS region')
+  .option('--endpoint-url <url>', 'an EC2 endpoint (S3: AWS_ENDPOINT_URL_S3)')
+  .option('--json', 'JSON lines: progress events, then the result')
+  .action(async (input: string, options: import('./import.js').ImportCommandOptions) => {
+    const { runImport } = await import('./import.js');
+    commandStatus = await runImport(input, options);
+  });
+
+importCommand
+  .command('status')
+  .description('show an import task (DescribeImportImageTasks)')
+  .argument('<task>', 'import-ami-…')
+  .option('--profile <name>', 'AWS profile for credentials and region')
+  .option('--region <name>', 'AWS region')
+  .option('--endpoint-url <url>', 'an EC2 endpoint')
+  .option('--json', 'print one JSON object')
+  // `import status TASK --json`: commander gives flags import also knows to import, so read both commands' flags.
+  .action(async (task: string, _options: unknown, command: Command) => {
+    const { runImportStatus } = await import('./import.js');
+    commandStatus = await runImportStatus(task, command.optsWithGlobals());
+  });
+
+importCommand
+  .command('cancel')
+  .description('cancel an active import task (CancelImportTask)')
+  .argument('<task>', 'import-ami-…')
+  .option('--reason <text>', 'CancelReason')
+  .option('--profile <name>', 'AWS profile for credentials and region')
+  .option('--region <name>', 'AWS region')
+  .option('--endpoint-url <url>', 'an EC2 endpoint')
+  .option('--json', 'print one JSON object')
+  .action(async (task: string, _options: unknown, command: Command) => {
+    const { runImportCancel } = await import('./import.js');
+    commandStatus = await runImportCancel(task, command.optsWithGlobals());
+  });
+
+// AWS-CLI-compatible commands: every option spelled as the AWS CLI spells it (src/cli/awscli.ts says how commander
+// is made to follow the CLI's conventions). List options take several space-separated structures.
+program
+  .command('ec2')
+  .description('AWS-CLI-compatible EC2 commands: the options, requests and output of `aws ec2 …`')
+  .command('import-image')
+  .description('ImportImage as `aws ec2 import-image` sends it (shorthand, JSON, file://, --cli-input-json/yaml, skeletons)')
+  .option('--architecture <value>', 'i386 | x86_64')
+  .option('--client-data <value>', 'Comment=string,UploadEnd=timestamp,UploadSize=double,UploadStart=timestamp (or JSON)')
+  .option('--client-token <value>', 'idempotency token')
+  .option('--description <value>', 'description of the import task')
+  .option('--disk-containers <value...>', 'Description=…,DeviceName=…,Format=…,SnapshotId=…,Url=…,UserBucket={S3Bucket=…,S3Key=…} … (or JSON)')
+  .option('--dry-run', 'check permissions only (EC2 answers DryRunOperation)')
+  .option('--no-dry-run', 'send the request')
+  .option('--encrypted', 'encrypt the AMI\'s snapshots')
+  .option('--no-encrypted', 'do not ask for encryption')
+  .option('--hypervisor <value>', 'xen')
+  .option('--kms-key-id <value>', 'KMS key for the encrypted AMI (needs --encrypted)')
+  .option('--license-type <value>', 'AWS | BYOL')
+  .option('--platform <value>', 'Windows | Linux')
+  .option('--role-name <value>', 'service role (default vmimport)')
+  .option('--license-specifications <value...>', 'LicenseConfigurationArn=string … (or JSON)')
+  .option('--tag-specifications <value...>', 'ResourceType=import-image-task,Tags=[{Key=…,Value=…}] … (or JSON)')
+  .option('--usage-operation <value>', 'usage operation')
+  .option('--boot-mode <value>', 'legacy-bios | uefi')
+  .option('--cli-input-json <value>', 'the request as JSON (inline or file://); explicit options win')
+  .option('--cli-input-yaml <value>', 'the request as YAML (inline or file://); explicit options win')
+  .option('--generate-cli-skeleton [value]', 'print a request skeleton: input (default) | yaml-input | output')
+  .option('--endpoint-url <url>', 'EC2 endpoint (default AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL)')
+  .option('--region <name>', 'AWS region')
+  .option('--profile <name>', 'AWS profile')
+  .option('--output <format>', 'json | yaml | text | table (default AWS_DEFAULT_OUTPUT, else json)')
+  .option('--no-cli-pager', 'accepted for compatibility: diskport never pages')
+  .action(async (options: import('../awscli/operation.js').OperationOptions) => {
+    const { runAwsCli } = await import('./awscli.js');
+    await runAwsCli('import-image', options);
+  });
+
+program
+  .command('imagebuilder')
+  .description('AWS-CLI-compatible Image Builder commands: the options, requests and output of `aws imagebuilder …`')
+  .command('import-vm-image')
+  .description('ImportVmImage as `aws imagebuilder import-vm-image` sends it: a base image from a completed VM import')
+  .option('--name <value>', 'image name (3 to 128 letters, digits, - and _, spaces inside)')
+  .option('--semantic-version <value>', '<major>.<minor>.<patch>, each 0 to 2^30-1')
+  .option('--description <value>', 'description')
+  .option('--platform <value>', 'Windows | Linux | macOS')
+  .option('--os-version <value>', 'operating system version')
+  .option('--vm-import-task-id <value>', 'the import-ami-… task of a completed import')
+  .option('--logging-configuration <value>', 'logGroupName=string (or JSON)')
+  .option('--tags <value>', 'KeyName1=string,KeyName2=string (or JSON)')
+  .option('--client-token <value>', 'idempotency token (default: a new UUID)')
+  .option('--cli-input-json <value>', 'the request as JSON (inline or file://); explicit options win')
+  .option('--cli-input-yaml <value>', 'the request as YAML (inline or file://); explicit options win')
+  .option('--generate-cli-skeleton [value]', 'print a request skeleton: input (default) | yaml-input | output')
+  .option('--endpoint-url <url>', 'Image Builder endpoint (default AWS_ENDPOINT_URL_IMAGEBUILDER, AWS_ENDPOINT_URL)')
+  .option('--region <name>', 'AWS region')
+  .option('--profile <name>', 'AWS profile')
+  .option('--output <format>', 'json | yaml | text | table (default AWS_DEFAULT_OUTPUT, else json)')
+  .option('--no-cli-pager', 'accepted for compatibility: diskport never pages')
+  .action(async (options: import('../awscli/operation.js').OperationOptions) => {
+    const { runAwsCli } = await import('./awscli.js');
+    await runAwsCli('import-vm-image', options);
   });
 
 /** The status a command that judges its input (check) asks to exit with; failures set theirs in report(). */

@@ -7,8 +7,9 @@
 import { DiskError } from '../errors.js';
 import type { ActionContext } from './actions.js';
 import { handleEc2, isEc2Request } from './ec2.js';
+import { imagebuilderHandler, isImagebuilderRequest } from './imagebuilder.js';
 import { sandboxS3Client } from './fetch.js';
-import { labelRequest, listen, pathOf, type RequestLog } from './http.js';
+import { labelRequest, listen, pathOf, type Handler, type RequestLog } from './http.js';
 import { createS3Service, DEFAULT_BUCKET, SANDBOX_CREDENTIALS, SANDBOX_REGION } from './s3.js';
 import { TaskStore } from './tasks.js';
 
@@ -34,7 +35,7 @@ export interface SandboxOptions {
 export interface Sandbox {
   s3Endpoint: string;
   ec2Endpoint: string;
-  /** AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_EC2, dummy credentials, AWS_REGION and AWS_DEFAULT_REGION. */
+  /** AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_IMAGEBUILDER, dummy credentials, AWS_REGION and AWS_DEFAULT_REGION. */
   env: Record<string, string>;
   bucket: string;
   close(): Promise<void>;
@@ -48,10 +49,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const s3Service = await createS3Service(options);
   // The tasks read S3 through the port being opened here, so the EC2 side exists once it is open.
   let context: ActionContext | undefined;
+  let imagebuilder: Handler | undefined; // Image Builder paths (/ImportVmImage, /GetImage) never name an S3 bucket
   let listening;
   try {
     listening = await listen(
       (request, response) => {
+        if (isImagebuilderRequest(request)) return imagebuilder === undefined ? void response.writeHead(503).end() : imagebuilder(request, response);
         if (!isEc2Request(request)) {
           labelRequest(request, `s3 ${request.method} ${pathOf(request)}`);
           return s3Service.handle(request, response);
@@ -71,6 +74,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const s3 = await sandboxS3Client(endpoint);
   const store = new TaskStore({ s3, speed: settings.speed });
   context = { store, roles: new Set(settings.roles), tokens: new Map() };
+  imagebuilder = imagebuilderHandler(store);
   return {
     s3Endpoint: endpoint,
     ec2Endpoint: endpoint,
@@ -99,6 +103,7 @@ function environmentOf(endpoint: string): Record<string, string> {
   return {
     AWS_ENDPOINT_URL_S3: endpoint,
     AWS_ENDPOINT_URL_EC2: endpoint,
+    AWS_ENDPOINT_URL_IMAGEBUILDER: endpoint,
     AWS_ACCESS_KEY_ID: SANDBOX_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: SANDBOX_CREDENTIALS.secretAccessKey,
     AWS_REGION: SANDBOX_REGION,
