@@ -189,3 +189,12 @@ describe('diskport check', () => {
     expect(result.stderr).toContain('MANIFEST_MISMATCH');
   });
 });
+
+describe('the error codes', () => {
+  it('README documents every DiskError code, and each code has a known exit kind', async () => {
+    const { ErrorCodes, ExitStatus } = await import('../src/errors.js');
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    for (const code of Object.keys(ErrorCodes)) expect(readme, code).toContain(`\`${code}\``);
+    expect(Object.values(ErrorCodes).every((kind) => kind in ExitStatus)).toBe(true);
+  });
+});
