@@ -4,14 +4,13 @@
  * values: v1 writes UploadSize=10.0 where the SDK writes 10) and print the same answer. The aws CLI runs with a
  * clean HOME and config, dummy credentials, --endpoint-url and --region us-east-1.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { normalized, startRecorder, type Recorder } from './awscli-recorder.js';
+import { runIsolated } from './isolated.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
 const home = mkdtempSync(join(tmpdir(), 'diskport-awscli-'));
@@ -35,23 +34,11 @@ function run(tool: 'aws' | 'diskport', args: string[]): Promise<Run> {
   const next = queue.then(async () => {
     const before = recorder.requests.length;
     const [command, prefix] = tool === 'aws' ? ['aws', []] : [process.execPath, [CLI]];
-    const child = spawn(command, [...prefix, ...args, '--endpoint-url', recorder.endpoint, '--region', 'us-east-1'], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: home,
-        AWS_CONFIG_FILE: join(home, 'config'),
-        AWS_SHARED_CREDENTIALS_FILE: join(home, 'credentials'),
-        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-        AWS_SECRET_ACCESS_KEY: 'dummy-secret',
-        AWS_PAGER: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { status, stdout, stderr } = await runIsolated(command, [...prefix, ...args, '--endpoint-url', recorder.endpoint, '--region', 'us-east-1'], home, {
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'dummy-secret',
+      AWS_PAGER: '',
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const [status] = (await once(child, 'close')) as [number | null];
     return { status, stdout, stderr, sent: recorder.requests.slice(before).map((request) => normalized(request.params)) };
   });
   queue = next.catch(() => undefined);

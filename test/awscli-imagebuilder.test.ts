@@ -2,8 +2,6 @@
  * Image Builder: `diskport imagebuilder import-vm-image`, the real aws CLI and @aws-sdk/client-imagebuilder against
  * the sandbox's endpoint, after a real sandbox import completed; and both CLIs against the recorder.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +10,7 @@ import { ImportImageCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, SANDBOX_CREDENTIALS, type Sandbox } from '../src/sandbox/index.js';
 import { startRecorder, type Recorder } from './awscli-recorder.js';
+import { runIsolated } from './isolated.js';
 import { clientsFor, failureOf, follow, upload } from './sandbox-helpers.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
@@ -21,18 +20,7 @@ let recorder: Recorder;
 let taskId: string;
 let failedTaskId: string;
 
-async function run(command: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(command, args, {
-    env: { PATH: process.env.PATH, HOME: home, AWS_CONFIG_FILE: join(home, 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'credentials'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [status] = (await once(child, 'close')) as [number | null];
-  return { status, stdout, stderr };
-}
+const run = (command: string, args: string[], env: Record<string, string>) => runIsolated(command, args, home, env);
 const diskport = (args: string[], env = sandbox.env) => run(process.execPath, [CLI, 'imagebuilder', 'import-vm-image', ...args], env);
 
 beforeAll(async () => {

@@ -4,14 +4,13 @@
  * codes and exit 2, and --no-wait + status + cancel against a sandbox found through AWS_ENDPOINT_URL_S3/EC2 (as
  * `diskport sandbox` prints them), cross-checked with the real `aws` CLI.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { check } from '../src/check.js';
 import { OUTCOMES, startSandbox, type Sandbox } from '../src/sandbox/index.js';
+import { runIsolated } from './isolated.js';
 import { fixture } from './helpers.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
@@ -27,30 +26,11 @@ interface Run {
   lines: any[];
 }
 
-/**
- * Runs a command without blocking this process (it hosts a sandbox the command talks to), with a clean HOME,
- * no AWS configuration, and quick sandbox tasks.
- */
+/** Runs a command in isolation (test/isolated.ts) with quick sandbox tasks; JSON lines of stdout parsed. */
 async function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(command, args, {
-    env: {
-      PATH: process.env.PATH,
-      HOME: home,
-      XDG_CACHE_HOME: join(home, 'cache'),
-      AWS_CONFIG_FILE: join(home, 'config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(home, 'credentials'),
-      DISKPORT_SANDBOX_SPEED: '20',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [status] = (await once(child, 'close')) as [number | null];
-  const lines = stdout.split('\n').filter((line) => line.startsWith('{') && line.endsWith('}')).map((line) => JSON.parse(line));
-  return { status, stdout, stderr, lines };
+  const ran = await runIsolated(command, args, home, { DISKPORT_SANDBOX_SPEED: '20', ...env });
+  const lines = ran.stdout.split('\n').filter((line) => line.startsWith('{') && line.endsWith('}')).map((line) => JSON.parse(line));
+  return { ...ran, lines };
 }
 
 afterAll(() => rmSync(home, { recursive: true, force: true }));

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { check } from '../src/check.js';
 import { OUTCOMES } from '../src/sandbox/index.js';
+import { runIsolated } from './isolated.js';
 import { fixture } from './helpers.js';
 import { clientsFor, upload } from './sandbox-helpers.js';
 
@@ -43,21 +44,7 @@ async function startServer(speed: number): Promise<Server> {
 
 /** The real aws CLI, with the sandbox's environment and nothing from the user's configuration. */
 async function aws(args: string[], { env } = server): Promise<{ status: number | null; json: any; stderr: string }> {
-  const child = spawn('aws', [...args, '--endpoint-url', env.AWS_ENDPOINT_URL_EC2!, '--output', 'json'], {
-    env: {
-      PATH: process.env.PATH,
-      HOME: home,
-      AWS_CONFIG_FILE: join(home, 'config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(home, 'credentials'),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [status] = (await once(child, 'close')) as [number | null];
+  const { status, stdout, stderr } = await runIsolated('aws', [...args, '--endpoint-url', env.AWS_ENDPOINT_URL_EC2!, '--output', 'json'], home, env);
   const text = stdout.trim();
   return { status, json: text.startsWith('{') ? JSON.parse(text) : undefined, stderr };
 }
