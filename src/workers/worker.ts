@@ -121,16 +121,27 @@ function withTransfers(envelope: Envelope<TaskValues[WorkerTask['kind']]>): unkn
   } as never);
 }
 
+/** What the pool tells each worker as it starts (piscina's workerData). */
+export interface WorkerSettings {
+  /** Load check.js at start: the pool was made for checks. */
+  preloadCheck: boolean;
+}
+
 /**
- * check.js pulls in every format reader (~50 ms of loading). Started as the worker starts, so the loading overlaps
- * the pool's start-up and the first tasks' dispatch instead of delaying the first probe; a worker that only hashes
- * pays it once, small beside hashing a disk.
+ * check.js pulls in every format reader (~50 ms of loading, ~20 MiB of heap). When the pool is made for checks it
+ * is loaded as the worker starts, so the loading overlaps the pool's start-up and the first tasks' dispatch instead
+ * of delaying the first probe; a pool made for deflate (convert) loads it only if a check task ever comes, and its
+ * threads stay small.
  */
-const checkModule = import('../check.js');
-checkModule.catch(() => undefined); // a failed load is reported by the check task that awaits it, not as a crash
+let checkModule: Promise<typeof import('../check.js')> | undefined;
+function loadCheck(): Promise<typeof import('../check.js')> {
+  checkModule ??= import('../check.js');
+  return checkModule;
+}
+if ((Piscina.workerData as WorkerSettings | undefined)?.preloadCheck) loadCheck().catch(() => undefined); // a failed load is reported by the check task
 
 async function runCheck(file: string, options: CheckOptions): Promise<CheckReport> {
-  return (await checkModule).check(file, options);
+  return (await loadCheck()).check(file, options);
 }
 
 /**
