@@ -1,5 +1,6 @@
 /** `diskport convert` as a user runs it: the built CLI, real files, pipes, exit codes and one-line errors. */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function diskport(args: string[], input?: Buffer) {
   const result = spawnSync('node', [CLI, ...args], { input, maxBuffer: 256 * 1024 * 1024 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr.toString() };
+}
+
+/** The CLI without blocking this process (a test's own reader must run meanwhile). */
+async function diskportAsync(args: string[]) {
+  const child = spawn('node', [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [status] = (await once(child, 'close')) as [number | null];
+  return { status, stderr };
 }
 
 function expectOneLineFailure(result: ReturnType<typeof diskport>, status: number, code: string) {
@@ -72,6 +82,22 @@ describe('diskport convert', () => {
     const input = join(dir, 'self.raw');
     writeFileSync(input, readFileSync(fixture('odd.raw')));
     expectOneLineFailure(diskport(['convert', '--force', '--to', 'raw', input, input]), 2, 'USAGE');
+  });
+
+  it('writes into a FIFO in place (never renamed over), and refuses what a FIFO cannot take', async () => {
+    const fifo = join(dir, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const received = join(dir, 'from-fifo.raw');
+    const reader = spawn('sh', ['-c', `cat "${fifo}" > "${received}"`]);
+    const readerDone = once(reader, 'close'); // before awaiting the writer: the reader may finish first
+    const result = await diskportAsync(['convert', '--force', '--to', 'raw', fixture('odd.raw'), fifo]);
+    await readerDone;
+    expect(result.status, result.stderr).toBe(0);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    expect(readFileSync(received).equals(readFileSync(fixture('odd.raw')))).toBe(true);
+    expectOneLineFailure(diskport(['convert', '--force', '--to', 'vhd', '--subformat', 'dynamic', fixture('odd.raw'), fifo]), 5, 'NOT_STREAMABLE');
+    expectOneLineFailure(diskport(['convert', '--force', '--verify', '--to', 'raw', fixture('odd.raw'), fifo]), 2, 'USAGE');
+    expect(statSync(fifo).isFIFO()).toBe(true);
   });
 
   it('names bad options, echoing the value (exit 2)', () => {

@@ -3,7 +3,7 @@
  * temporary name; or a stream), report progress in guest bytes, and with `verify` read the output back through our
  * own reader and compare its content fingerprint with the source's (taken while converting, not in a second pass).
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DiskError } from '../errors.js';
 import type { DiskImage, Extent } from '../image/types.js';
@@ -51,7 +51,9 @@ export async function convertFile(
   const resolved = resolveConvertOptions(options);
   const outputName = typeof output === 'string' ? output : '-';
   if (typeof output === 'string') checkOutputPath(input, output, options.overwrite ?? false);
-  else if (options.verify) throw new DiskError('USAGE', '--verify reads the output back, so it needs an output file, not a stream');
+  if (options.verify && (typeof output !== 'string' || isPipe(output))) {
+    throw new DiskError('USAGE', '--verify reads the output back, so it needs an output file, not a stream or a FIFO');
+  }
   const started = performance.now();
   const image = await openImage(input, options.open);
   const hasher = options.verify ? await ContentHasher.create() : undefined;
@@ -102,6 +104,15 @@ function checkOutputPath(input: string, output: string, overwrite: boolean): voi
     throw new DiskError('USAGE', 'the output is the input file: write to another path', { file: resolve(output) });
   }
   if (!overwrite) throw new DiskError('OUTPUT_EXISTS', 'the output file exists: pass --force to replace it', { file: output });
+}
+
+function isPipe(path: string): boolean {
+  try {
+    const stats = statSync(path);
+    return stats.isFIFO() || stats.isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /** The image with `onExtent` called for each extent as the writer reads it. */

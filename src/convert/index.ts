@@ -7,7 +7,7 @@ import { DiskError } from '../errors.js';
 import { WRITERS, writerFor } from '../formats/writers.js';
 import type { DiskImage } from '../image/types.js';
 import type { DiskWriter, OutputFormat, OutputPiece } from '../image/writer.js';
-import { bytesOf, writePiecesToFile, writePiecesToStream, type ProgressCallback } from './sink.js';
+import { bytesOf, isSpecialFile, writePiecesToFile, writePiecesToSpecialFile, writePiecesToStream, type ProgressCallback } from './sink.js';
 
 export interface ConvertOptions {
   /** The output format. */
@@ -62,8 +62,13 @@ export function convert(image: DiskImage, options: ConvertOptions): AsyncIterabl
   return bytesOf(outputPieces(image, requireStreamable(options)));
 }
 
-/** Writes the converted image to a file (through a temporary name, renamed when complete); returns its size. */
+/**
+ * Writes the converted image to a file (through a temporary name, renamed when complete); returns its size. A
+ * device or FIFO named as the output is written in place, in order, as a stream: renaming a file over it would
+ * replace the device node itself (so only append-only targets can go there).
+ */
 export async function convertToFile(image: DiskImage, path: string, options: ConvertOptions, onProgress?: ProgressCallback): Promise<number> {
+  if (isSpecialFile(path)) return writePiecesToSpecialFile(outputPieces(image, requireStreamable(options)), path, onProgress);
   return writePiecesToFile(outputPieces(image, resolveConvertOptions(options)), path, onProgress);
 }
 

@@ -2,7 +2,7 @@
  * Where a writer's output pieces go: a file (zero runs become holes, patches become positional writes), or an
  * append-only byte stream (a pipe, an upload), which materialises zero runs and cannot take patches.
  */
-import { closeSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { DiskError } from '../errors.js';
 import type { OutputPiece } from '../image/writer.js';
 
@@ -107,6 +107,35 @@ function roomKeeper(fd: number): (needed: number) => void {
 }
 
 const MIN_GROWTH = 64 * 1024 * 1024;
+
+/** True when `path` exists and is neither a regular file nor a folder: a device, a FIFO, a socket. */
+export function isSpecialFile(path: string): boolean {
+  try {
+    const stats = statSync(path);
+    return !stats.isFile() && !stats.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes append-only pieces into a device or FIFO in place, in order (no temporary name, no holes: a device keeps
+ * whatever it held where nothing is written). Returns the bytes written.
+ */
+export async function writePiecesToSpecialFile(pieces: AsyncIterable<OutputPiece>, path: string, onProgress?: ProgressCallback): Promise<number> {
+  const stream = createWriteStream(path, { flags: 'w' });
+  try {
+    const written = await writePiecesToStream(pieces, stream, onProgress);
+    await new Promise<void>((resolve, reject) => {
+      stream.once('error', reject);
+      stream.end(resolve);
+    });
+    return written;
+  } catch (error) {
+    stream.destroy();
+    throw outputError(error, path);
+  }
+}
 
 function openOutput(path: string): number {
   try {
