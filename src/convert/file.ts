@@ -64,7 +64,7 @@ export async function convertFile(
       options.onProgress?.({ bytes: extent.offset + extent.length, total: image.virtualSize });
     });
     outputSize = typeof output === 'string'
-      ? await convertToFile(observed, output, options)
+      ? (await convertToFile(observed, output, options)).size
       : await convertToStream(observed, output, options);
   } finally {
     await image.close();

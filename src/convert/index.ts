@@ -7,7 +7,7 @@ import { DiskError } from '../errors.js';
 import { WRITERS, writerFor } from '../formats/writers.js';
 import type { DiskImage } from '../image/types.js';
 import type { DiskWriter, OutputFormat, OutputPiece } from '../image/writer.js';
-import { bytesOf, isSpecialFile, writePiecesToFile, writePiecesToSpecialFile, writePiecesToStream, type ProgressCallback } from './sink.js';
+import { bytesOf, isSpecialFile, writePiecesToFile, writePiecesToSpecialFile, writePiecesToStream, type ProgressCallback, type WrittenFile } from './sink.js';
 
 export interface ConvertOptions {
   /** The output format. */
@@ -63,11 +63,12 @@ export function convert(image: DiskImage, options: ConvertOptions): AsyncIterabl
 }
 
 /**
- * Writes the converted image to a file (through a temporary name, renamed when complete); returns its size. A
+ * Writes the converted image to a file (through a temporary name, renamed when complete); returns its size and
+ * how much of it is data (the rest are holes). A
  * device or FIFO named as the output is written in place, in order, as a stream: renaming a file over it would
  * replace the device node itself (so only append-only targets can go there).
  */
-export async function convertToFile(image: DiskImage, path: string, options: ConvertOptions, onProgress?: ProgressCallback): Promise<number> {
+export async function convertToFile(image: DiskImage, path: string, options: ConvertOptions, onProgress?: ProgressCallback): Promise<WrittenFile> {
   if (isSpecialFile(path)) return writePiecesToSpecialFile(outputPieces(image, requireStreamable(options)), path, onProgress);
   return writePiecesToFile(outputPieces(image, resolveConvertOptions(options)), path, onProgress);
 }

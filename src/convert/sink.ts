@@ -3,6 +3,7 @@
  * append-only byte stream (a pipe, an upload), which materialises zero runs and cannot take patches.
  */
 import { closeSync, createWriteStream, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { finished } from 'node:stream/promises';
 import { DiskError } from '../errors.js';
 import type { OutputPiece } from '../image/writer.js';
 
@@ -10,6 +11,12 @@ const ZEROS = new Uint8Array(1024 * 1024);
 
 /** Output bytes appended, for progress. */
 export type ProgressCallback = (outputBytes: number) => void;
+
+/** What a file sink wrote: the file's size, and the bytes of it that are data (the rest are holes). */
+export interface WrittenFile {
+  size: number;
+  dataBytes: number;
+}
 
 /**
  * The pieces as plain byte chunks, in order: zero runs as chunks of a shared zero buffer (valid until the next
@@ -26,16 +33,17 @@ export async function* bytesOf(pieces: AsyncIterable<OutputPiece>): AsyncGenerat
 
 /**
  * Writes the pieces to `path` through a temporary name beside it, renamed over `path` only once everything is
- * written: a failed or interrupted conversion never leaves a file that looks finished. Returns the file's size.
+ * written: a failed or interrupted conversion never leaves a file that looks finished.
  *
  * Writes are synchronous on purpose: the CPU work (deflate) runs on worker threads meanwhile, and an async write's
  * thread-pool hop costs more than the write itself for the page cache (see cat.ts).
  */
-export async function writePiecesToFile(pieces: AsyncIterable<OutputPiece>, path: string, onProgress?: ProgressCallback): Promise<number> {
+export async function writePiecesToFile(pieces: AsyncIterable<OutputPiece>, path: string, onProgress?: ProgressCallback): Promise<WrittenFile> {
   const partial = `${path}.diskport-partial`;
   const fd = openOutput(partial);
   const room = roomKeeper(fd);
   let end = 0;
+  let dataBytes = 0;
   let finished = false;
   try {
     for await (const piece of pieces) {
@@ -43,12 +51,14 @@ export async function writePiecesToFile(pieces: AsyncIterable<OutputPiece>, path
         room(end + piece.data.length);
         writeFully(fd, piece.data, end, partial);
         end += piece.data.length;
+        dataBytes += piece.data.length;
       } else if (piece.kind === 'zeros') {
         end += piece.length; // a hole
         room(end);
       } else {
         if (piece.at + piece.data.length > end) throw new DiskError('INTERNAL', `a patch at ${piece.at} reaches past the output's end (${end})`);
         writeFully(fd, piece.data, piece.at, partial);
+        dataBytes += piece.data.length;
       }
       onProgress?.(end);
     }
@@ -56,7 +66,7 @@ export async function writePiecesToFile(pieces: AsyncIterable<OutputPiece>, path
     closeSync(fd);
     renameSync(partial, path);
     finished = true;
-    return end;
+    return { size: end, dataBytes };
   } catch (error) {
     throw outputError(error, path);
   } finally {
@@ -120,17 +130,18 @@ export function isSpecialFile(path: string): boolean {
 
 /**
  * Writes append-only pieces into a device or FIFO in place, in order (no temporary name, no holes: a device keeps
- * whatever it held where nothing is written). Returns the bytes written.
+ * whatever it held where nothing is written): every byte is data.
  */
-export async function writePiecesToSpecialFile(pieces: AsyncIterable<OutputPiece>, path: string, onProgress?: ProgressCallback): Promise<number> {
+export async function writePiecesToSpecialFile(pieces: AsyncIterable<OutputPiece>, path: string, onProgress?: ProgressCallback): Promise<WrittenFile> {
   const stream = createWriteStream(path, { flags: 'w' });
+  // Every write's callback gets its error, and `finished` the stream's; this listener only keeps the stream's own
+  // 'error' event (ENOSPC, EPIPE) from counting as unhandled and ending the process.
+  stream.on('error', () => undefined);
   try {
     const written = await writePiecesToStream(pieces, stream, onProgress);
-    await new Promise<void>((resolve, reject) => {
-      stream.once('error', reject);
-      stream.end(resolve);
-    });
-    return written;
+    stream.end();
+    await finished(stream);
+    return { size: written, dataBytes: written };
   } catch (error) {
     stream.destroy();
     throw outputError(error, path);

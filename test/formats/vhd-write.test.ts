@@ -63,7 +63,7 @@ async function withImage<T>(input: string | Promise<DiskImage>, use: (image: Dis
   }
 }
 
-function convertPath(source: string, output: string, subformat?: string): Promise<number> {
+function convertPath(source: string, output: string, subformat?: string): Promise<unknown> {
   return withImage(source, (image) => convertToFile(image, output, { to: 'vhd', subformat }));
 }
 
