@@ -8,24 +8,22 @@
  * and a run of written zeros hash alike, and so do a disk and the same disk padded with zeros to a rounder size (VHD
  * rounds up to a whole sector): the sizes are compared apart.
  */
-import xxhash, { type XXHash } from 'xxhash-wasm';
 import { isZero } from '../image/blocks.js';
+import { createContentHasher, type ContentHasher as Xxh64 } from '../upload/content-hash.js';
 import type { DiskImage } from '../image/types.js';
 
 const BLOCK = 64 * 1024;
-
-let api: ReturnType<typeof xxhash> | undefined;
 
 export class ContentHasher {
   private readonly staging = new Uint8Array(BLOCK);
   /** Offset of the block in `staging`, or -1. */
   private stagedAt = -1;
 
-  private constructor(private readonly hash: XXHash<bigint>) {}
+  private constructor(private readonly hash: Xxh64) {}
 
+  /** Over the same XXH64 (seed 0) the uploader stores with an object. */
   static async create(): Promise<ContentHasher> {
-    api ??= xxhash();
-    return new ContentHasher((await api).create64(0n));
+    return new ContentHasher(await createContentHasher());
   }
 
   /** Feeds guest bytes at `offset`; calls come in ascending, non-overlapping order. */
@@ -52,7 +50,7 @@ export class ContentHasher {
   /** The fingerprint, as 16 hex digits. */
   digest(): string {
     this.flush();
-    return this.hash.digest().toString(16).padStart(16, '0');
+    return this.hash.digest();
   }
 
   private flush(): void {
