@@ -4,6 +4,7 @@
  * (exit 1).
  */
 import { asDiskError } from './errors.js';
+import type { ByteSource } from './source/types.js';
 import { inspect, type InspectOptions, type InspectReport, type DiskReport } from './inspect.js';
 import {
   buildImportImageRequest,
@@ -41,14 +42,16 @@ export interface CheckReport {
   inspect: InspectReport | null;
 }
 
-export async function check(input: string, options: CheckOptions = {}): Promise<CheckReport> {
+/** Checks a file (or `-`, or an s3:// URL) or an open source, which it closes. */
+export async function check(input: string | ByteSource, options: CheckOptions = {}): Promise<CheckReport> {
+  const name = typeof input === 'string' ? input : input.name;
   let report: InspectReport;
   try {
     report = await inspect(input, options);
   } catch (caught) {
-    return refused(input, asDiskError(caught, input));
+    return refused(name, asDiskError(caught, name));
   }
-  const subject = subjectOf(input, report, options.intent ?? {}, options.role);
+  const subject = subjectOf(name, report, options.intent ?? {}, options.role);
   const findings = runRules(subject);
   return {
     file: report.file,
@@ -69,7 +72,7 @@ export function subjectOf(file: string, report: InspectReport, intent: ImportInt
 }
 
 /** An open that failed: a refusal VM Import shares (differencing disk, ...) is a finding, anything else an error. */
-function refused(file: string, error: ReturnType<typeof asDiskError>): CheckReport {
+export function refused(file: string, error: ReturnType<typeof asDiskError>): CheckReport {
   const finding = refusalFinding(error);
   return reportWithoutImage(file, finding === undefined ? { error: error.toJSON() as UnreadableError } : { finding });
 }

@@ -4,17 +4,9 @@
  * would ignore --profile and the sandbox). Also which findings a conversion on the way removes.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { check, reportWithoutImage, subjectOf, type CheckReport } from '../check.js';
+import { check, refused, subjectOf, type CheckReport } from '../check.js';
 import { asDiskError } from '../errors.js';
-import { inspect } from '../inspect.js';
-import {
-  buildImportImageRequest,
-  refusalFinding,
-  runRules,
-  type Finding,
-  type ImportImageRequest,
-  type ImportIntent,
-} from '../preflight/index.js';
+import { buildImportImageRequest, type Finding, type ImportImageRequest, type ImportIntent } from '../preflight/index.js';
 import { S3Source } from '../source/s3.js';
 
 /**
@@ -28,27 +20,15 @@ export async function checkInput(input: string, intent: ImportIntent, s3: () => 
   return checkObject(input, await s3(), intent);
 }
 
+/** check() of the object, opened with the import's client; a HEAD that fails is reported as check reports any open. */
 async function checkObject(url: string, client: S3Client, intent: ImportIntent): Promise<CheckReport> {
-  let report;
+  let source: S3Source;
   try {
-    report = await inspect(await S3Source.open(url, { client }));
+    source = await S3Source.open(url, { client });
   } catch (caught) {
-    const error = asDiskError(caught, url);
-    const finding = refusalFinding(error);
-    return reportWithoutImage(url, finding === undefined ? { error: error.toJSON() as NonNullable<CheckReport['error']> } : { finding });
+    return refused(url, asDiskError(caught, url));
   }
-  const subject = subjectOf(url, report, intent);
-  const findings = runRules(subject);
-  const count = (severity: Finding['severity']) => findings.filter((f) => f.severity === severity).length;
-  return {
-    file: url,
-    ok: count('error') === 0,
-    counts: { errors: count('error'), warnings: count('warning'), infos: count('info') },
-    findings,
-    guest: subject.guest,
-    importImage: buildImportImageRequest([subject]) ?? null,
-    inspect: report,
-  };
+  return check(source, { intent });
 }
 
 /** True when the image must be converted on the way: its only errors are ones a streamOptimized VMDK fixes. */
