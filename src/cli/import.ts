@@ -10,15 +10,9 @@ import { DiskError } from '../errors.js';
 import type { ImageBuilderRequest, ImportOptions, ImportResult } from '../import/import.js';
 import type { ImportOverrides } from '../import/request.js';
 import type { ImportTaskState } from '../import/status.js';
+import { awsOptions, interruptible, type AwsCommandOptions } from './aws-options.js';
 import { importReporter } from './import-progress.js';
 import { sizeText, table } from './text.js';
-
-export interface AwsCommandOptions {
-  json?: boolean;
-  profile?: string;
-  region?: string;
-  endpointUrl?: string;
-}
 
 export interface ImportCommandOptions extends AwsCommandOptions {
   bucket?: string;
@@ -54,16 +48,10 @@ export interface ImportCommandOptions extends AwsCommandOptions {
 export async function runImport(input: string, options: ImportCommandOptions): Promise<number> {
   const overrides = await overridesOf(options);
   const reporter = await importReporter({ json: options.json });
-  const interrupt = new AbortController();
-  const onSignal = (): void => interrupt.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return interruptible(async (signal) => {
     const { importImage } = await import('../import/import.js');
     const settings: ImportOptions = {
-      profile: options.profile,
-      region: options.region,
-      endpointUrl: options.endpointUrl,
+      ...awsOptions(options),
       bucket: options.bucket,
       key: options.key,
       prefix: options.prefix,
@@ -71,17 +59,13 @@ export async function runImport(input: string, options: ImportCommandOptions): P
       imageBuilder: options.imageBuilder === undefined ? undefined : await imageBuilderRequest(options.imageBuilder),
       force: options.force,
       wait: options.wait,
-      signal: interrupt.signal,
+      signal,
       onEvent: (event) => reporter?.update(event),
     };
     const result = options.sandbox ? await inSandbox(input, settings) : await importImage(input, settings);
     reporter?.stop();
     return finish(result, options.json);
-  } finally {
-    reporter?.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  }).finally(() => reporter?.stop());
 }
 
 /** The run against a sandbox started for it: its endpoints, credentials and bucket (or --bucket, created there). */
@@ -147,10 +131,6 @@ export async function runImportCancel(taskId: string, options: AwsCommandOptions
   const result = await cancelImport(taskId, { ...awsOptions(options), reason: options.reason });
   process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : table([['task', result.taskId], ['was', result.previousState ?? '?'], ['now', result.state ?? '?']]));
   return 0;
-}
-
-function awsOptions(options: AwsCommandOptions) {
-  return { profile: options.profile, region: options.region, endpointUrl: options.endpointUrl };
 }
 
 /** The ImportImage fields the flags set, over those of --request-json; the library validates them all. */

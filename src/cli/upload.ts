@@ -1,17 +1,14 @@
 import { DiskError } from '../errors.js';
 import { uploadConverted, type UploadFormat } from '../upload/convert-upload.js';
 import { parseByteSize } from '../upload/part-size.js';
+import { awsOptions, interruptible, type AwsCommandOptions } from './aws-options.js';
 import { progressReporter } from './progress.js';
 import { upload, type UploadOptions, type UploadResult } from '../upload/upload.js';
 import { sizeText, table } from './text.js';
 
-export interface UploadCommandOptions {
-  json?: boolean;
+export interface UploadCommandOptions extends AwsCommandOptions {
   concurrency?: string;
   partSize?: string;
-  profile?: string;
-  region?: string;
-  endpointUrl?: string;
   resume?: boolean;
   state?: string;
   as?: UploadFormat;
@@ -19,33 +16,23 @@ export interface UploadCommandOptions {
 
 export async function runUpload(file: string, url: string, options: UploadCommandOptions): Promise<void> {
   const reporter = await progressReporter({ json: options.json });
-  const interrupt = new AbortController();
-  const onSignal = (): void => interrupt.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await interruptible(async (signal) => {
     const settings: UploadOptions = {
       ...uploadOptions(options),
-      signal: interrupt.signal,
+      signal,
       onProgress: (progress) => reporter?.update(progress),
     };
     const result = options.as === undefined ? await upload(file, url, settings) : await uploadConverted(file, url, { ...settings, as: options.as });
     reporter?.stop();
     process.stdout.write(options.json ? `${JSON.stringify({ event: 'result', ...result })}\n` : summary(result));
-  } finally {
-    reporter?.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  }).finally(() => reporter?.stop());
 }
 
 function uploadOptions(options: UploadCommandOptions): UploadOptions {
   return {
     ...(options.partSize === undefined ? {} : { partSize: parseByteSize(options.partSize, '--part-size') }),
     ...(options.concurrency === undefined ? {} : { concurrency: wholeNumber(options.concurrency, '--concurrency') }),
-    profile: options.profile,
-    region: options.region,
-    endpointUrl: options.endpointUrl,
+    ...awsOptions(options),
     resume: options.resume,
     statePath: options.state,
   };

@@ -1,15 +1,11 @@
 import { assertMatch, verify, type VerifyResult } from '../upload/verify.js';
+import { awsOptions, type AwsCommandOptions } from './aws-options.js';
 import { table } from './text.js';
 
-export interface VerifyCommandOptions {
-  json?: boolean;
-  profile?: string;
-  region?: string;
-  endpointUrl?: string;
-}
+export type VerifyCommandOptions = AwsCommandOptions;
 
 export async function runVerify(url: string, file: string | undefined, options: VerifyCommandOptions): Promise<void> {
-  const result = await verify(url, file, { profile: options.profile, region: options.region, endpointUrl: options.endpointUrl });
+  const result = await verify(url, file, awsOptions(options));
   process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : humanText(result));
   assertMatch(result);
 }
