@@ -5,7 +5,7 @@
  * mutation runs.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -267,6 +267,28 @@ describe('VMware-style streamOptimized (GD_AT_END, markers, footer, EOS)', () =>
     expect(facts.size).toBe(CRAFT.capacity * SECTOR);
     expect(facts.allocated).toBe(5 * 8192 + 5 * SECTOR);
     expect(facts.details).toMatchObject({ cid: '1234abcd', adapterType: 'lsilogic', hwVersion: '14', grainSize: 8192, compressed: true });
+    expect(await withImage(pipe(path), guestHash)).toBe(want);
+    expect(qemuRawHash(path, 'vmdk')).toBe(want);
+  });
+
+  it('streams grains of the largest size, whose zlib data is bigger than one read of the file', async () => {
+    // 4 MiB grains of noise deflate to a little over 4 MiB: the marker walk's buffer must grow, and the grains
+    // straddle its refills (a text grain between them is small).
+    const big: Craft = {
+      capacity: 4 * 8192,
+      grainSectors: 8192,
+      gtes: 512,
+      grains: [
+        { lba: 0, data: randomBytes(4 * MiB) },
+        { lba: 8192, data: pattern(4 * MiB, 7) },
+        { lba: 3 * 8192, data: randomBytes(4 * MiB) },
+      ],
+    };
+    const { bytes, expected } = craftStream(big);
+    expect(bytes.length).toBeGreaterThan(2 * 4 * MiB + 2 * 4096);
+    const path = temp('big-grains.vmdk', bytes);
+    const want = sha256(expected);
+    expect(await withImage(path, guestHash)).toBe(want);
     expect(await withImage(pipe(path), guestHash)).toBe(want);
     expect(qemuRawHash(path, 'vmdk')).toBe(want);
   });
