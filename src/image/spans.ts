@@ -55,8 +55,47 @@ type Piece =
 interface InFlight {
   readonly piece: Piece;
   readonly bytes: Promise<Uint8Array> | undefined;
-  /** The pooled buffer the bytes were read into, returned to the pool once the consumer moves on. */
-  readonly buffer: Uint8Array | undefined;
+  /** True when the bytes were read into the ring, whose oldest piece is given back once the consumer moves on. */
+  readonly ringed: boolean;
+}
+
+/**
+ * Buffers for the reads in flight, cut from one ring in the order the reads start and given back in the same order
+ * (the window is first in, first out). The ring bounds memory whatever the pieces' sizes, where a pool of
+ * dataChunk-sized buffers, one per read in flight, grew to 32 MiB on a qcow2 (and could reach readAhead x 4 MiB).
+ * Room: when a read is added the window holds under READ_AHEAD_BYTES, and a read (at most dataChunk) fails to fit
+ * only when the free space is split in two parts both shorter than it, so under 2 x dataChunk is free: a capacity
+ * of READ_AHEAD_BYTES + 2 x dataChunk always fits it.
+ */
+class ReadRing {
+  private ring: Buffer | undefined;
+  /** [start, end) of each piece in use, oldest first. */
+  private readonly inUse: [number, number][] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  /** `length` bytes of the ring, after the newest piece in use (or at its start, where that has room). */
+  take(length: number): Uint8Array {
+    this.ring ??= Buffer.allocUnsafe(this.capacity);
+    const start = this.place(length);
+    this.inUse.push([start, start + length]);
+    return this.ring.subarray(start, start + length);
+  }
+
+  /** Gives back the oldest piece taken. */
+  release(): void {
+    this.inUse.shift();
+  }
+
+  private place(length: number): number {
+    const oldest = this.inUse[0]?.[0];
+    const head = this.inUse.at(-1)?.[1] ?? 0;
+    if (oldest === undefined) return 0;
+    if (head > oldest && head + length <= this.capacity) return head;
+    if (head > oldest && length <= oldest) return 0; // wrap to the start
+    if (head <= oldest && head + length <= oldest) return head;
+    throw new DiskError('INTERNAL', `no room for a ${length}-byte read in the ${this.capacity}-byte read ring`);
+  }
 }
 
 export class SpanEngine {
@@ -75,22 +114,21 @@ export class SpanEngine {
 
   /**
    * Allocated extents in guest order, with up to `readAhead` fetches (and READ_AHEAD_BYTES) in flight. Data read from the file lands in
-   * a small pool of reused buffers (fresh multi-MiB buffers per read cost more than the read): an extent's `data`
-   * is valid until the iterator is advanced; a consumer that keeps it must copy it.
+   * a ring of reused memory (fresh multi-MiB buffers per read cost more than the read): an extent's `data` is valid
+   * until the iterator is advanced; a consumer that keeps it must copy it.
    */
   async *extents(): AsyncGenerator<Extent> {
-    const pool: Uint8Array[] = [];
+    const ring = new ReadRing(READ_AHEAD_BYTES + 2 * Limits.dataChunk);
     const window: InFlight[] = [];
     let windowBytes = 0;
     const start = (piece: Piece): InFlight => {
-      if (piece.kind === 'zero') return { piece, bytes: undefined, buffer: undefined };
+      if (piece.kind === 'zero') return { piece, bytes: undefined, ringed: false };
       if (piece.kind === 'unit') {
         const skip = piece.offset - piece.unit.guestOffset;
-        return { piece, bytes: piece.unit.load().then((bytes) => bytes.subarray(skip, skip + piece.length)), buffer: undefined };
+        return { piece, bytes: piece.unit.load().then((bytes) => bytes.subarray(skip, skip + piece.length)), ringed: false };
       }
-      const buffer = pool.pop() ?? Buffer.allocUnsafe(Limits.dataChunk);
-      const target = buffer.subarray(0, piece.length);
-      return { piece, bytes: piece.source.readInto(piece.hostOffset, target).then(() => target), buffer };
+      const target = ring.take(piece.length);
+      return { piece, bytes: piece.source.readInto(piece.hostOffset, target).then(() => target), ringed: true };
     };
     const next = async function* (): AsyncGenerator<Extent> {
       const entry = window.shift()!;
@@ -98,7 +136,7 @@ export class SpanEngine {
       windowBytes -= piece.length;
       if (entry.bytes === undefined) yield { offset: piece.offset, length: piece.length, zero: true };
       else yield { offset: piece.offset, length: piece.length, data: await entry.bytes };
-      if (entry.buffer !== undefined) pool.push(entry.buffer);
+      if (entry.ringed) ring.release();
     };
     for await (const piece of this.pieces()) {
       const entry = start(piece);

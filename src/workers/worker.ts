@@ -33,11 +33,15 @@ export interface CheckTask {
   options: CheckOptions;
 }
 
-/** Deflates a batch of streamOptimized VMDK grains; `data` arrives transferred, the result goes back transferred. */
+/**
+ * Deflates a batch of streamOptimized VMDK grains into `output`; both buffers arrive transferred and go back
+ * transferred with the result, to be used again.
+ */
 export interface DeflateGrainsTask {
   kind: 'deflateGrains';
   id: number;
   data: Uint8Array;
+  output: Uint8Array;
   firstLba: number;
   grainBytes: number;
 }
@@ -100,7 +104,7 @@ async function runNow(task: WorkerTask): Promise<Envelope<TaskValues[WorkerTask[
         if (FAULTS) await injectFault(task.file);
         return { ok: true, value: await runCheck(task.file, task.options) };
       case 'deflateGrains':
-        return { ok: true, value: encodeGrains(task.data, task.firstLba, task.grainBytes) };
+        return { ok: true, value: encodeGrains(task.data, task.output, task.firstLba, task.grainBytes) };
     }
   } catch (error) {
     const file = task.kind === 'hash' ? task.path : task.kind === 'check' ? task.file : undefined;
@@ -109,14 +113,14 @@ async function runNow(task: WorkerTask): Promise<Envelope<TaskValues[WorkerTask[
 }
 
 /**
- * Marks encoded grains to be moved, not copied, back to the main thread: piscina transfers the buffers a result
- * names under its transferable symbol (structured clone would copy every compressed byte once more).
+ * Marks encoded grains (and the batch's buffers) to be moved, not copied, back to the main thread: piscina
+ * transfers the buffers a result names under its transferable symbol (structured clone would copy every byte).
  */
 function withTransfers(envelope: Envelope<TaskValues[WorkerTask['kind']]>): unknown {
   if (!envelope.ok || typeof envelope.value !== 'object' || !('sectors' in envelope.value)) return envelope;
-  const { bytes, sectors } = envelope.value;
+  const { data, output, sectors } = envelope.value;
   return Piscina.move({
-    [Piscina.transferableSymbol]: [bytes.buffer, sectors.buffer],
+    [Piscina.transferableSymbol]: [data.buffer, output.buffer, sectors.buffer],
     [Piscina.valueSymbol]: envelope,
   } as never);
 }

@@ -3,11 +3,13 @@
  * not fill a grain or a sector, a 2 TiB sparse disk, worker counts, and a pipe as the input.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { convert, convertToFile } from '../../src/convert/index.js';
+import { encodeGrains, encodedBound } from '../../src/formats/vmdk/grain.js';
 import { MarkerType, MetadataMarker, SparseExtentHeader, GD_AT_END } from '../../src/formats/vmdk/structs.js';
 import { openImage } from '../../src/open.js';
 import { ForwardSource } from '../../src/source/forward.js';
@@ -101,6 +103,24 @@ describe('streamOptimized layout', () => {
       await image.close();
     }
     expectQemuIdentical(fixture('mixed-compressed.qcow2'), 'qcow2', output, 'vmdk');
+  });
+});
+
+describe('grain encoding', () => {
+  it('writes the same bytes into a reused, dirty output buffer as into a fresh one, within the bound', () => {
+    const grain = 64 * 1024;
+    const data = new Uint8Array(16 * grain);
+    data.set(randomBytes(grain), 0); // incompressible: its zlib stream is longer than the grain
+    data.fill(0x41, 2 * grain, 3 * grain + 100); // text, and a grain that is partly text
+    data.set(randomBytes(100), 15 * grain + 7);
+    const short = data.subarray(0, 15 * grain + 300); // the last grain is short: zero-padded
+    const fresh = encodeGrains(short, new Uint8Array(encodedBound(data.length, grain)), 128, grain);
+    const dirty = encodeGrains(short, new Uint8Array(encodedBound(data.length, grain)).fill(0xff), 128, grain);
+    expect(Buffer.compare(dirty.output.subarray(0, dirty.length), fresh.output.subarray(0, fresh.length))).toBe(0);
+    expect([...fresh.sectors].filter((sectors) => sectors > 0)).toHaveLength(4); // the random, two text and the last grain
+    expect(fresh.sectors[0]).toBeGreaterThan(grain / 512); // stored blocks: bigger than the grain, still inside the bound
+    expect(fresh.length).toBe([...fresh.sectors].reduce((sum, sectors) => sum + sectors * 512, 0));
+    expect(() => encodeGrains(data, new Uint8Array(grain), 0, grain)).toThrow(/deflates past/);
   });
 });
 

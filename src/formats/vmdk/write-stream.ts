@@ -12,7 +12,7 @@ import { DiskError } from '../../errors.js';
 import { dataBlocks } from '../../image/blocks.js';
 import type { DiskImage } from '../../image/types.js';
 import type { OutputPiece } from '../../image/writer.js';
-import type { EncodedGrains } from './grain.js';
+import { encodedBound, type EncodedGrains } from './grain.js';
 import { MarkerType, MetadataMarker, SECTOR, GD_AT_END } from './structs.js';
 import {
   DESCRIPTOR_END_SECTOR, GRAIN_BYTES, GRAIN_SECTORS, GT_BYTES, GTES_PER_GT, MAX_FILE_SECTORS, encodeHeader,
@@ -32,13 +32,20 @@ const OVERHEAD_SECTORS = GRAIN_SECTORS;
 export async function* writeStreamOptimized(image: DiskImage, layout: SparseLayout, workers: number): AsyncGenerator<OutputPiece> {
   const { setPoolThreads, runTask } = await import('../../workers/pool.js');
   await setPoolThreads(workers);
-  const deflate = (index: number, data: Uint8Array): Promise<Deflated> => {
-    // A copy the worker can own: the block is a reused buffer (and Buffer#slice would not copy).
-    const batch = new Uint8Array(data.subarray(0, Math.min(data.length, layout.capacity * SECTOR - index * BATCH_BYTES)));
+  const buffers = new BatchBuffers();
+  const deflate = (index: number, block: Uint8Array): Promise<Deflated> => {
+    // Copied into a buffer the worker can own: the block is a reused buffer of the reader's.
+    const { data, output } = buffers.take();
+    const batch = data.subarray(0, Math.min(block.length, layout.capacity * SECTOR - index * BATCH_BYTES));
+    batch.set(block.subarray(0, batch.length));
     const firstGrain = (index * BATCH_BYTES) / GRAIN_BYTES;
-    return runTask('deflateGrains', { data: batch, firstLba: firstGrain * GRAIN_SECTORS, grainBytes: GRAIN_BYTES }, {
-      transferList: [batch.buffer],
+    return runTask('deflateGrains', { data: batch, output, firstLba: firstGrain * GRAIN_SECTORS, grainBytes: GRAIN_BYTES }, {
+      transferList: [data.buffer, output.buffer],
     }).then((encoded) => ({ firstGrain, encoded }));
+  };
+  const place = function* (deflated: Deflated): Generator<OutputPiece> {
+    yield* tables.place(deflated);
+    buffers.give(deflated.encoded); // the consumer has moved past the pieces that pointed into it
   };
 
   const tables = new GrainTables(layout);
@@ -49,10 +56,33 @@ export async function* writeStreamOptimized(image: DiskImage, layout: SparseLayo
     const pending = deflate(block.index, block.data);
     pending.catch(() => undefined); // awaited in order below; this only keeps an early failure from going unhandled
     inFlight.push(pending);
-    if (inFlight.length >= workers * IN_FLIGHT_PER_WORKER) yield* tables.place(await inFlight.shift()!);
+    if (inFlight.length >= workers * IN_FLIGHT_PER_WORKER) yield* place(await inFlight.shift()!);
   }
-  while (inFlight.length > 0) yield* tables.place(await inFlight.shift()!);
+  while (inFlight.length > 0) yield* place(await inFlight.shift()!);
   yield* tables.finish();
+}
+
+/**
+ * The buffers of the batches: each goes to a worker with its batch and comes back with the result, to be used
+ * again, so a conversion allocates them once (as many as are in flight, plus the one being written) instead of
+ * leaving the GC megabytes of garbage per batch on both threads.
+ */
+class BatchBuffers {
+  private readonly free: BatchBuffer[] = [];
+
+  take(): BatchBuffer {
+    return this.free.pop() ?? { data: new Uint8Array(BATCH_BYTES), output: new Uint8Array(encodedBound(BATCH_BYTES, GRAIN_BYTES)) };
+  }
+
+  give(encoded: EncodedGrains): void {
+    // Back from the worker they are plain ArrayBuffers again (a transfer never yields a shared one).
+    this.free.push({ data: new Uint8Array(encoded.data.buffer as ArrayBuffer), output: new Uint8Array(encoded.output.buffer as ArrayBuffer) });
+  }
+}
+
+interface BatchBuffer {
+  data: Uint8Array<ArrayBuffer>;
+  output: Uint8Array<ArrayBuffer>;
 }
 
 interface Deflated {
@@ -74,7 +104,7 @@ class GrainTables {
 
   /** The batch's grains, after the table of the previous 32 MiB when the batch starts a new one. */
   *place({ firstGrain, encoded }: Deflated): Generator<OutputPiece> {
-    if (encoded.bytes.length === 0) return; // every grain of the batch was zeros
+    if (encoded.length === 0) return; // every grain of the batch was zeros
     const tableIndex = Math.floor(firstGrain / GTES_PER_GT);
     if (tableIndex !== this.tableIndex) {
       yield* this.flushTable();
@@ -85,7 +115,7 @@ class GrainTables {
       this.table[(firstGrain + index) % GTES_PER_GT] = this.sector;
       this.advance(sectors);
     });
-    yield { kind: 'data', data: encoded.bytes };
+    yield { kind: 'data', data: encoded.output.subarray(0, encoded.length) };
   }
 
   /** The last table, the directory, the footer and the end-of-stream marker. */
