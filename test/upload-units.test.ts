@@ -106,13 +106,13 @@ describe('client options', () => {
     expect(codeOf(() => clientConfig({ endpointUrl: 'not a url' }))).toBe('USAGE');
   });
 
-  it('hashes a source with XXH64 (as xxhsum -H64), reading it in two alternating buffers', async () => {
-    const bytes = randomBytes(2 * 8 * MiB + 5); // three pieces, the last short
+  it('hashes a source with XXH64 (as xxhsum -H64), reading ahead of the hashing', async () => {
+    const bytes = randomBytes(4 * 4 * MiB + 5); // five pieces, the last short: more than the buffers, which are reused
     const whole = await createContentHasher();
     whole.update(bytes);
     const done: number[] = [];
     expect(await hashSource(new MemorySource('m', bytes), bytes.length, { onBytes: (count) => done.push(count) })).toBe(whole.digest());
-    expect(done).toEqual([8 * MiB, 16 * MiB, bytes.length]);
+    expect(done).toEqual([4 * MiB, 8 * MiB, 12 * MiB, 16 * MiB, bytes.length]);
     expect(await hashSource(new MemorySource('e', new Uint8Array(0)), 0)).toBe('ef46db3751d8e999'); // XXH64 of nothing, seed 0
     const stopped = new AbortController();
     stopped.abort();
