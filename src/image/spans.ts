@@ -118,7 +118,8 @@ export class SpanEngine {
    * until the iterator is advanced; a consumer that keeps it must copy it.
    */
   async *extents(): AsyncGenerator<Extent> {
-    const ring = new ReadRing(READ_AHEAD_BYTES + 2 * Limits.dataChunk);
+    // A disk smaller than the ring is read in one pass without wrapping, so it needs no more than its size.
+    const ring = new ReadRing(Math.min(READ_AHEAD_BYTES + 2 * Limits.dataChunk, this.virtualSize));
     const window: InFlight[] = [];
     let windowBytes = 0;
     const start = (piece: Piece): InFlight => {
