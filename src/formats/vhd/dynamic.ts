@@ -2,6 +2,7 @@
  * Dynamic and differencing VHDs: the dynamic disk header, the block allocation table (BAT), the per-block sector
  * bitmaps, and the allocation map built from them (formats.md 2.3, 2.4).
  */
+import { endianness } from 'node:os';
 import { DiskError } from '../../errors.js';
 import type { CompressedUnit, MapFunction, Span } from '../../image/spans.js';
 import type { DiskImage } from '../../image/types.js';
@@ -114,9 +115,7 @@ export async function readBat(
   const tableOffset = offsetField(header.tableOffset, file, headerOffset + DYNAMIC_HEADER.offsetOf('tableOffset'), 'dynamicHeader.tableOffset');
   checkRange(source, tableOffset, tableBytes, { format: 'vhd', field: 'dynamicHeader.tableOffset', max: Limits.maxTableBytes });
   const raw = tableBytes === 0 ? new Uint8Array(0) : await source.read(tableOffset, tableBytes);
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const bat = new Uint32Array(entries);
-  for (let i = 0; i < entries; i++) bat[i] = view.getUint32(i * 4, false);
+  const bat = bigEndianTable(raw, entries);
 
   const blockSpan = bitmapSize + blockSize;
   const headKept = Limits.forwardHeadKeep;
@@ -184,6 +183,17 @@ export interface MapContext {
 }
 
 /**
+ * The BAT's big-endian entries as numbers. A byte copy and Buffer#swap32 (native) on a little-endian host, as every
+ * Node platform is in practice: a DataView read per entry took ~10 ms for the million entries of a 2 TiB disk.
+ */
+function bigEndianTable(raw: Uint8Array, entries: number): Uint32Array {
+  const table = new Uint32Array(entries);
+  new Uint8Array(table.buffer).set(raw.subarray(0, entries * 4));
+  if (endianness() === 'LE') Buffer.from(table.buffer).swap32();
+  return table;
+}
+
+/**
  * Builds the allocation map: 'data' spans that follow the runs of set bitmap bits. On a pipe this reads in file
  * order too, since the engine finishes each data read before it maps the next offset (and so reads the next
  * block's bitmap).
@@ -215,13 +225,16 @@ export function dynamicMap(context: MapContext): MapFunction {
   const absent = (offset: number, length: number): Span =>
     parent === undefined ? { kind: 'unallocated', length } : parentSpan(parent, offset, length);
 
-  return async (offset) => {
+  return async (offset, wanted) => {
     const block = Math.floor(offset / blockSize);
     const entry = bat[block];
     if (entry === undefined || block >= blocksInDisk) return absent(offset, virtualSize - offset);
     if (entry === BAT_UNUSED) {
+      // The run of unused entries, scanned no further than the caller needs: a small read of an empty 2 TiB disk
+      // must not walk its million entries (inspect's probes took 46 ms doing so).
+      const stop = Math.min(blocksInDisk, Math.ceil((offset + wanted) / blockSize));
       let end = block + 1;
-      while (end < blocksInDisk && bat[end] === BAT_UNUSED) end++;
+      while (end < stop && bat[end] === BAT_UNUSED) end++;
       return absent(offset, end * blockSize - offset);
     }
     const host = entry * SECTOR;
