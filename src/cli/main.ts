@@ -6,7 +6,19 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DiskError, asDiskError } from '../errors.js';
 
-const program = new Command('diskport')
+/** commander's Command with addOptions, for the flag groups several commands share (subcommands come from createCommand). */
+class DiskportCommand extends Command {
+  override createCommand(name?: string): DiskportCommand {
+    return new DiskportCommand(name);
+  }
+
+  addOptions(options: readonly Option[]): this {
+    for (const option of options) this.addOption(option);
+    return this;
+  }
+}
+
+const program = new DiskportCommand('diskport')
   .description('Inspect, convert, upload and import VM disk images for Amazon EC2.')
   .version('0.1.0')
   .exitOverride()
@@ -80,10 +92,7 @@ program
   .option('--resume', 'continue the interrupted upload named in the state file')
   .option('--state <path>', 'the resume state file (default FILE.diskport-upload.json)')
   .addOption(new Option('--as <format>', 'convert while uploading (vmdk: streamOptimized, vhd: fixed, raw); no temporary file').choices(['vmdk', 'vhd', 'raw']))
-  .option('--profile <name>', 'AWS profile for credentials and region')
-  .option('--region <name>', 'AWS region')
-  .option('--endpoint-url <url>', 'an S3-compatible endpoint (path-style addressing)')
-  .option('--json', 'JSON lines: progress, then the result')
+  .addOptions(awsFlags('an S3-compatible endpoint (path-style addressing)', 'JSON lines: progress, then the result'))
   .action(async (file: string, url: string, options: import('./upload.js').UploadCommandOptions) => {
     const { runUpload } = await import('./upload.js');
     await runUpload(file, url, options);
@@ -94,10 +103,7 @@ program
   .description('prove an S3 object equals what was uploaded: its XXH64 against its metadata and a local file')
   .argument('<url>', 's3://bucket/key')
   .argument('[file]', 'the local file to compare with')
-  .option('--profile <name>', 'AWS profile for credentials and region')
-  .option('--region <name>', 'AWS region')
-  .option('--endpoint-url <url>', 'an S3-compatible endpoint (path-style addressing)')
-  .option('--json', 'print one JSON object')
+  .addOptions(awsFlags('an S3-compatible endpoint (path-style addressing)', 'print one JSON object'))
   .action(async (url: string, file: string | undefined, options: import('./verify.js').VerifyCommandOptions) => {
     const { runVerify } = await import('./verify.js');
     await runVerify(url, file, options);
@@ -153,10 +159,7 @@ const importCommand = program
   .option('--snapshot-id <id>', 'DiskContainers[0].SnapshotId')
   .option('--client-data-comment <text>', 'ClientData.Comment')
   .option('--image-builder <shorthand>', 'then register the AMI with EC2 Image Builder: name=N,semantic-version=1.0.0,platform=Linux[,os-version=V,description=D]')
-  .option('--profile <name>', 'AWS profile for credentials and region')
-  .option('--region <name>', 'AWS region')
-  .option('--endpoint-url <url>', 'an EC2 endpoint (S3: AWS_ENDPOINT_URL_S3)')
-  .option('--json', 'JSON lines: progress events, then the result')
+  .addOptions(awsFlags('an EC2 endpoint (S3: AWS_ENDPOINT_URL_S3)', 'JSON lines: progress events, then the result'))
   .action(async (input: string, options: import('./import.js').ImportCommandOptions) => {
     const { runImport } = await import('./import.js');
     commandStatus = await runImport(input, options);
@@ -166,10 +169,7 @@ importCommand
   .command('status')
   .description('show an import task (DescribeImportImageTasks)')
   .argument('<task>', 'import-ami-…')
-  .option('--profile <name>', 'AWS profile for credentials and region')
-  .option('--region <name>', 'AWS region')
-  .option('--endpoint-url <url>', 'an EC2 endpoint')
-  .option('--json', 'print one JSON object')
+  .addOptions(awsFlags('an EC2 endpoint', 'print one JSON object'))
   // `import status TASK --json`: commander gives flags import also knows to import, so read both commands' flags.
   .action(async (task: string, _options: unknown, command: Command) => {
     const { runImportStatus } = await import('./import.js');
@@ -181,10 +181,7 @@ importCommand
   .description('cancel an active import task (CancelImportTask)')
   .argument('<task>', 'import-ami-…')
   .option('--reason <text>', 'CancelReason')
-  .option('--profile <name>', 'AWS profile for credentials and region')
-  .option('--region <name>', 'AWS region')
-  .option('--endpoint-url <url>', 'an EC2 endpoint')
-  .option('--json', 'print one JSON object')
+  .addOptions(awsFlags('an EC2 endpoint', 'print one JSON object'))
   .action(async (task: string, _options: unknown, command: Command) => {
     const { runImportCancel } = await import('./import.js');
     commandStatus = await runImportCancel(task, command.optsWithGlobals());
@@ -215,14 +212,7 @@ program
   .option('--tag-specifications <value...>', 'ResourceType=import-image-task,Tags=[{Key=…,Value=…}] … (or JSON)')
   .option('--usage-operation <value>', 'usage operation')
   .option('--boot-mode <value>', 'legacy-bios | uefi')
-  .option('--cli-input-json <value>', 'the request as JSON (inline or file://); explicit options win')
-  .option('--cli-input-yaml <value>', 'the request as YAML (inline or file://); explicit options win')
-  .option('--generate-cli-skeleton [value]', 'print a request skeleton: input (default) | yaml-input | output')
-  .option('--endpoint-url <url>', 'EC2 endpoint (default AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL)')
-  .option('--region <name>', 'AWS region')
-  .option('--profile <name>', 'AWS profile')
-  .option('--output <format>', 'json | yaml | text | table (default AWS_DEFAULT_OUTPUT, else json)')
-  .option('--no-cli-pager', 'accepted for compatibility: diskport never pages')
+  .addOptions(awsCliFlags('EC2 endpoint (default AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL)'))
   .action(async (options: import('../awscli/operation.js').OperationOptions) => {
     const { runAwsCli } = await import('./awscli.js');
     await runAwsCli('import-image', options);
@@ -242,14 +232,7 @@ program
   .option('--logging-configuration <value>', 'logGroupName=string (or JSON)')
   .option('--tags <value>', 'KeyName1=string,KeyName2=string (or JSON)')
   .option('--client-token <value>', 'idempotency token (default: a new UUID)')
-  .option('--cli-input-json <value>', 'the request as JSON (inline or file://); explicit options win')
-  .option('--cli-input-yaml <value>', 'the request as YAML (inline or file://); explicit options win')
-  .option('--generate-cli-skeleton [value]', 'print a request skeleton: input (default) | yaml-input | output')
-  .option('--endpoint-url <url>', 'Image Builder endpoint (default AWS_ENDPOINT_URL_IMAGEBUILDER, AWS_ENDPOINT_URL)')
-  .option('--region <name>', 'AWS region')
-  .option('--profile <name>', 'AWS profile')
-  .option('--output <format>', 'json | yaml | text | table (default AWS_DEFAULT_OUTPUT, else json)')
-  .option('--no-cli-pager', 'accepted for compatibility: diskport never pages')
+  .addOptions(awsCliFlags('Image Builder endpoint (default AWS_ENDPOINT_URL_IMAGEBUILDER, AWS_ENDPOINT_URL)'))
   .action(async (options: import('../awscli/operation.js').OperationOptions) => {
     const { runAwsCli } = await import('./awscli.js');
     await runAwsCli('import-vm-image', options);
@@ -264,6 +247,30 @@ export interface CommandOptions {
   format?: string;
   output?: string;
   allowOutsideFolder?: boolean;
+}
+
+/** The AWS client flags and --json of the commands that call AWS (upload, verify, import and its subcommands). */
+function awsFlags(endpointHelp: string, jsonHelp: string): Option[] {
+  return [
+    new Option('--profile <name>', 'AWS profile for credentials and region'),
+    new Option('--region <name>', 'AWS region'),
+    new Option('--endpoint-url <url>', endpointHelp),
+    new Option('--json', jsonHelp),
+  ];
+}
+
+/** The AWS CLI's own options (input, skeleton, endpoint, region, profile, output, pager) every AWS-CLI-compatible command takes. */
+function awsCliFlags(endpointHelp: string): Option[] {
+  return [
+    new Option('--cli-input-json <value>', 'the request as JSON (inline or file://); explicit options win'),
+    new Option('--cli-input-yaml <value>', 'the request as YAML (inline or file://); explicit options win'),
+    new Option('--generate-cli-skeleton [value]', 'print a request skeleton: input (default) | yaml-input | output'),
+    new Option('--endpoint-url <url>', endpointHelp),
+    new Option('--region <name>', 'AWS region'),
+    new Option('--profile <name>', 'AWS profile'),
+    new Option('--output <format>', 'json | yaml | text | table (default AWS_DEFAULT_OUTPUT, else json)'),
+    new Option('--no-cli-pager', 'accepted for compatibility: diskport never pages'),
+  ];
 }
 
 function formatOption(): Option {
