@@ -43,12 +43,12 @@ export async function* writeStreamOptimized(image: DiskImage, layout: SparseLayo
       transferList: [data.buffer, output.buffer],
     }).then((encoded) => ({ firstGrain, encoded }));
   };
+  const tables = new GrainTables(layout);
   const place = function* (deflated: Deflated): Generator<OutputPiece> {
     yield* tables.place(deflated);
     buffers.give(deflated.encoded); // the consumer has moved past the pieces that pointed into it
   };
 
-  const tables = new GrainTables(layout);
   yield { kind: 'data', data: headerAndDescriptor(layout, GD_AT_END, OVERHEAD_SECTORS) };
   yield { kind: 'zeros', length: (OVERHEAD_SECTORS - DESCRIPTOR_END_SECTOR) * SECTOR };
   const inFlight: Promise<Deflated>[] = [];
