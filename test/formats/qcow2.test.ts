@@ -1,6 +1,6 @@
 /**
- * qcow2-specific tests: v2/v3, compressed clusters, 512 B and 2 MiB clusters, zero clusters, extended L2 entries,
- * the refusals (encryption, backing file, external data file, zstd, unknown features), damaged headers and tables
+ * qcow2-specific tests: v2/v3, compressed clusters (zlib and zstd), 512 B and 2 MiB clusters, zero clusters, extended
+ * L2 entries, the refusals (encryption, backing file, external data file, unknown features and compression types), damaged headers and tables
  * with their codes, pipes (including qemu's out-of-order compressed layout), a 2 TiB sparse disk, mutants.
  */
 import { execFileSync } from 'node:child_process';
@@ -80,6 +80,23 @@ function tables(bytes: Uint8Array) {
   return { view, clusterBits, clusterSize: 2 ** clusterBits, l1Offset, l1Size, l2 };
 }
 
+/** The first compressed L2 entry (with at least `minSectors` extra sectors): table position, host offset. */
+function firstCompressed(bytes: Uint8Array, minSectors = 0) {
+  const { view, clusterBits, l1Size, l2 } = tables(bytes);
+  const x = BigInt(62 - (clusterBits - 8));
+  for (let i = 0; i < l1Size; i++) {
+    for (let j = 0; l2(i) !== 0 && j < 2 ** clusterBits / 8; j++) {
+      const entry = view.getBigUint64(l2(i) + j * 8);
+      const descriptor = entry & ((1n << 62n) - 1n);
+      if (entry & (1n << 62n) && descriptor >> x >= BigInt(minSectors)) {
+        const guest = (i * 2 ** clusterBits) / 8 + j;
+        return { at: l2(i) + j * 8, host: Number(descriptor & ((1n << x) - 1n)), guest: guest * 2 ** clusterBits };
+      }
+    }
+  }
+  throw new Error('no compressed cluster');
+}
+
 // --- fixtures --------------------------------------------------------------------------------------------
 
 describe('fixtures made by qemu-img', () => {
@@ -90,13 +107,15 @@ describe('fixtures made by qemu-img', () => {
     ['small-2m.qcow2', 'v3', { clusterSize: 2 * MiB }],
     ['small-lazy.qcow2', 'v3', { lazyRefcounts: true, refcountBits: 1 }],
     ['odd-compressed-4k.qcow2', 'v2', { clusterSize: 4096, compat: '0.10' }],
+    ['mixed-zstd.qcow2', 'v3', { compressionType: 'zstd' }],
+    ['odd-zstd-2m.qcow2', 'v3', { compressionType: 'zstd', clusterSize: 2 * MiB }],
   ])('%s: subformat and details', async (name, subformat, details) => {
     const report = await inspectDisk(fixture(name));
     expect(report.subformat).toBe(subformat);
     expect(report.details).toMatchObject({ ...details, dirty: false, corrupt: false, extendedL2: false, snapshots: 0 });
   });
 
-  it.each(['mixed-v2.qcow2', 'mixed-compressed.qcow2', 'odd-compressed-4k.qcow2', 'odd-512.qcow2', 'small-2m.qcow2'])(
+  it.each(['mixed-v2.qcow2', 'mixed-compressed.qcow2', 'odd-compressed-4k.qcow2', 'odd-512.qcow2', 'small-2m.qcow2', 'mixed-zstd.qcow2', 'odd-zstd-2m.qcow2'])(
     '%s: guest bytes equal qemu-img convert -O raw',
     async (name) => {
       const image = await openImage(fixture(name));
@@ -160,11 +179,11 @@ describe('images diskport refuses, each with its own code', () => {
     expect(error.message).toContain('"external-data.bin"');
   });
 
-  it('zstd compression -> UNSUPPORTED_FEATURE', async () => {
-    const path = temp('zstd.qcow2');
-    qemuImg('create', '-f', 'qcow2', '-o', 'compression_type=zstd', path, '1M');
-    const error = await expectDiskError(openImage(path), 'UNSUPPORTED_FEATURE');
-    expect(error.message).toContain('zstd');
+  it('an unknown compression_type -> UNSUPPORTED_FEATURE at the field', async () => {
+    const bytes = patched(fixture('mixed-zstd.qcow2'), (_view, all) => void (all[104] = 2));
+    const error = await expectDiskError(openImage(memory(bytes)), 'UNSUPPORTED_FEATURE');
+    expect(error.message).toContain('compression_type 2');
+    expect(error.offset).toBe(104);
   });
 
   it('version 1 (old qcow) and version 4 -> UNSUPPORTED_VERSION', async () => {
@@ -354,26 +373,12 @@ describe('damaged images fail with their codes', () => {
     await expectDiskError((await openImage(memory(bytes))).read(0, 512), 'CORRUPT_DATA');
   });
 
-  describe('compressed clusters', () => {
-    const path = fixture('odd-compressed-4k.qcow2');
-    /** The first compressed L2 entry (with at least `minSectors` extra sectors): table position, host offset. */
-    function firstCompressed(bytes: Uint8Array, minSectors = 0) {
-      const { view, clusterBits, l1Size, l2 } = tables(bytes);
-      const x = BigInt(62 - (clusterBits - 8));
-      for (let i = 0; i < l1Size; i++) {
-        for (let j = 0; l2(i) !== 0 && j < 2 ** clusterBits / 8; j++) {
-          const entry = view.getBigUint64(l2(i) + j * 8);
-          const descriptor = entry & ((1n << 62n) - 1n);
-          if (entry & (1n << 62n) && descriptor >> x >= BigInt(minSectors)) {
-            const guest = (i * 2 ** clusterBits) / 8 + j;
-            return { at: l2(i) + j * 8, host: Number(descriptor & ((1n << x) - 1n)), guest: guest * 2 ** clusterBits };
-          }
-        }
-      }
-      throw new Error('no compressed cluster');
-    }
-
-    it('garbage instead of deflate data -> CORRUPT_DATA', async () => {
+  describe.each([
+    ['zlib', 'odd-compressed-4k.qcow2'],
+    ['zstd', 'mixed-zstd.qcow2'],
+  ])('%s-compressed clusters', (_compression, name) => {
+    const path = fixture(name);
+    it('garbage instead of compressed data -> CORRUPT_DATA', async () => {
       const bytes = new Uint8Array(readFileSync(path));
       const { host, guest } = firstCompressed(bytes);
       bytes.fill(0xff, host, host + 64);
@@ -381,7 +386,7 @@ describe('damaged images fail with their codes', () => {
       await expectDiskError(image.read(guest, 512), 'CORRUPT_DATA');
     });
 
-    it('a sector count too short for the data -> CORRUPT_DATA (inflates short)', async () => {
+    it('a sector count too short for the data -> CORRUPT_DATA (decompresses short)', async () => {
       const bytes = new Uint8Array(readFileSync(path));
       const { at, host, guest } = firstCompressed(bytes, 1);
       new DataView(bytes.buffer).setBigUint64(at, (1n << 62n) | BigInt(host)); // 0 extra sectors: the data is cut
@@ -396,12 +401,22 @@ describe('damaged images fail with their codes', () => {
       await expectDiskError((await openImage(memory(bytes))).read(guest, 512), 'OFFSET_OUT_OF_RANGE');
     });
   });
+
+  it('a zstd frame declaring another size than the cluster -> CORRUPT_DATA at its L2 entry, before decoding', async () => {
+    const bytes = new Uint8Array(readFileSync(fixture('mixed-zstd.qcow2')));
+    const { at, host, guest } = firstCompressed(bytes);
+    expect(bytes[host + 4]! >> 6).toBe(1); // qemu's frames: a 2-byte content size, stored minus 256
+    new DataView(bytes.buffer).setUint16(host + 5, 0xffff, true);
+    const error = await expectDiskError((await openImage(memory(bytes))).read(guest, 512), 'CORRUPT_DATA');
+    expect(error.message).toContain('declares 65791 bytes, not 65536');
+    expect(error.offset).toBe(at);
+  });
 });
 
 // --- pipes -----------------------------------------------------------------------------------------------
 
 describe('forward-only sources', () => {
-  it.each(['mixed-compressed.qcow2', 'odd-compressed-4k.qcow2', 'odd-512.qcow2', 'mixed-v2.qcow2'])(
+  it.each(['mixed-compressed.qcow2', 'odd-compressed-4k.qcow2', 'odd-512.qcow2', 'mixed-v2.qcow2', 'mixed-zstd.qcow2'])(
     '%s through fs.createReadStream gives the bytes random access gives',
     async (name) => {
       const file = await openImage(fixture(name));
@@ -462,7 +477,7 @@ describe('mutation', () => {
     return regions;
   }
 
-  it('2100 damaged copies end in a result or a DiskError', async () => {
+  it('2700 damaged copies end in a result or a DiskError', async () => {
     const raw = temp('mutant.raw');
     const content = Buffer.alloc(MiB);
     for (let i = 0; i < content.length; i += 4096) content.write(`block ${i} `.repeat(40), i);
@@ -472,6 +487,10 @@ describe('mutation', () => {
     qemuImg('convert', '-O', 'qcow2', '-o', 'cluster_size=4096', raw, plain);
     const compressed = temp('mutant-v2c.qcow2');
     qemuImg('convert', '-c', '-O', 'qcow2', '-o', 'compat=0.10,cluster_size=4096', raw, compressed);
+    const zstd = temp('mutant-zstd.qcow2');
+    qemuImg('convert', '-c', '-O', 'qcow2', '-o', 'compression_type=zstd,cluster_size=4096', raw, zstd);
+    // The frames themselves too: the first compressed clusters' headers and blocks.
+    const frames = firstCompressed(new Uint8Array(readFileSync(zstd))).host;
     const extended = temp('mutant-ext.qcow2');
     qemuImg('create', '-f', 'qcow2', '-o', 'extended_l2=on,cluster_size=16k', extended, '1M');
     qemuIo(extended, 'write -P 0x11 0 4k', 'write -z 64k 8k', 'write -P 0x22 200k 40k');
@@ -480,6 +499,7 @@ describe('mutation', () => {
       { path: plain, regions: regionsOf(plain, 512), count: 800, seed: 1 },
       { path: compressed, regions: regionsOf(compressed, 512), count: 800, seed: 2 },
       { path: extended, regions: regionsOf(extended, 1024), count: 500, seed: 3 },
+      { path: zstd, regions: [...regionsOf(zstd, 512), [frames, frames + 2048]] as [number, number][], count: 600, seed: 4 },
     ];
     let total = 0;
     for (const run of runs) {
@@ -489,6 +509,6 @@ describe('mutation', () => {
       expect(Object.keys(outcomes).length).toBeGreaterThan(1);
       total += count;
     }
-    expect(total).toBeGreaterThanOrEqual(2000);
+    expect(total).toBeGreaterThanOrEqual(2700);
   });
 });

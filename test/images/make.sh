@@ -48,6 +48,8 @@ q convert -O qcow2 -o compat=0.10 mixed.raw mixed-v2.qcow2
 q convert -c -O qcow2 mixed.raw mixed-compressed.qcow2
 q convert -c -O qcow2 -o compat=0.10,cluster_size=4096 odd.raw odd-compressed-4k.qcow2
 q convert -O qcow2 -o cluster_size=2M small.raw small-2m.qcow2
+q convert -c -O qcow2 -o compression_type=zstd mixed.raw mixed-zstd.qcow2
+q convert -c -O qcow2 -o compression_type=zstd,cluster_size=2M odd.raw odd-zstd-2m.qcow2
 q convert -O qcow2 -o cluster_size=512 odd.raw odd-512.qcow2
 q convert -O qcow2 -o compat=1.1,lazy_refcounts=on,refcount_bits=1 small.raw small-lazy.qcow2
 

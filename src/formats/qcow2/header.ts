@@ -46,6 +46,8 @@ export interface Qcow2Layout {
   clusterSize: number;
   virtualSize: number;
   extendedL2: boolean;
+  /** How compressed clusters are compressed: raw deflate, or one zstd frame each. */
+  compression: 'zlib' | 'zstd';
   /** L2 entries per table (cluster_size / 8, or / 16 with extended L2). */
   l2Entries: number;
   /** Bytes per L2 entry (8 or 16). */
@@ -160,23 +162,15 @@ export async function readLayout(source: ByteSource): Promise<Qcow2Layout> {
       'incompatible_features',
     );
   }
-  if (compressionType === CompressionType.zstd) {
+  if (compressionType !== CompressionType.zlib && compressionType !== CompressionType.zstd) {
     throw fail(
       'UNSUPPORTED_FEATURE',
-      'the image uses zstd compression, which Node.js cannot decompress; ' +
-        'convert it first with qemu-img convert -O qcow2 -o compression_type=zlib',
+      `unknown compression_type ${compressionType} (qcow2 knows 0, zlib, and 1, zstd)`,
       'header.compression_type',
       HeaderCompression.offsetOf('compression_type'),
     );
   }
-  if (compressionType !== CompressionType.zlib) {
-    throw fail(
-      'UNSUPPORTED_FEATURE',
-      `unknown compression_type ${compressionType}`,
-      'header.compression_type',
-      HeaderCompression.offsetOf('compression_type'),
-    );
-  }
+  const compression = compressionType === CompressionType.zstd ? 'zstd' : 'zlib';
   const extendedL2 = (incompatible & Incompatible.extendedL2) !== 0n;
   if (extendedL2 && clusterBits < MIN_EXTENDED_L2_CLUSTER_BITS) {
     throw headerError('BAD_HEADER', `extended L2 entries need clusters of at least 16 KiB, not ${clusterSize}`, 'cluster_bits');
@@ -210,7 +204,7 @@ export async function readLayout(source: ByteSource): Promise<Qcow2Layout> {
   const details: Record<string, unknown> = {
     compat: version === 2 ? '0.10' : '1.1',
     clusterSize,
-    compressionType: 'zlib',
+    compressionType: compression,
     refcountBits: 2 ** refcountOrder,
     l1Size,
     snapshots: header.nb_snapshots,
@@ -219,7 +213,7 @@ export async function readLayout(source: ByteSource): Promise<Qcow2Layout> {
     extendedL2,
     lazyRefcounts: (compatible & COMPATIBLE_LAZY_REFCOUNTS) !== 0n,
   };
-  return { version, clusterBits, clusterSize, virtualSize, extendedL2, l2Entries, entryBytes, l1Offset, l1Entries, details };
+  return { version, clusterBits, clusterSize, virtualSize, extendedL2, compression, l2Entries, entryBytes, l1Offset, l1Entries, details };
 }
 
 /** The first `length` bytes of the file; a file shorter than that is TRUNCATED. */

@@ -1,7 +1,7 @@
 /**
- * qcow2 (QEMU copy-on-write v2/v3), input only. Standalone images: zlib-compressed clusters, zero clusters and
- * extended L2 entries (subclusters) are read; encryption, backing files, external data files and zstd are refused
- * with their own codes. Snapshots are counted; the active L1 table is what is read.
+ * qcow2 (QEMU copy-on-write v2/v3), input only. Standalone images: compressed clusters (zlib or zstd), zero
+ * clusters and extended L2 entries (subclusters) are read; encryption, backing files and external data files are
+ * refused with their own codes. Snapshots are counted; the active L1 table is what is read.
  */
 import { createMappedImage } from '../../image/create.js';
 import type { DiskFormat } from '../../image/types.js';

@@ -7,6 +7,7 @@
 import { DiskError, type ErrorCode } from '../../errors.js';
 import type { CompressedUnit, Span } from '../../image/spans.js';
 import { inflateUnit } from '../../image/inflate.js';
+import { decompressZstdUnit } from '../../image/zstd.js';
 import { Limits } from '../../limits.js';
 import { readChecked } from '../../source/check.js';
 import type { ByteSource } from '../../source/types.js';
@@ -214,22 +215,21 @@ export class Qcow2Mapping {
     return {
       key: clusterStart / this.clusterSize,
       guestOffset: clusterStart,
-      load: () => this.inflate(host, length, fail),
+      load: () => this.decompress(host, length, fail),
     };
   }
 
-  private async inflate(host: number, length: number, fail: (code: ErrorCode, message: string) => DiskError) {
+  private async decompress(host: number, length: number, fail: (code: ErrorCode, message: string) => DiskError) {
     const compressed =
       this.fileSize === undefined && this.reader instanceof ForwardReader
         ? await this.reader.readUpTo(host, length)
         : await this.compressedReads.read(host, length);
-    // Lenient, like qemu: a stream that yields a whole cluster is accepted even without its end marker.
-    const out = await inflateUnit(compressed, {
-      wrapper: 'raw',
-      unitBytes: this.clusterSize,
-      lenient: true,
-      fail: (reason) => fail('CORRUPT_DATA', `compressed cluster at ${host} does not inflate (${reason})`),
-    });
+    const failure = (reason: string) => fail('CORRUPT_DATA', `compressed cluster at ${host} does not decompress (${reason})`);
+    // Lenient, like qemu: a deflate stream that yields a whole cluster is accepted even without its end marker.
+    const out =
+      this.layout.compression === 'zstd'
+        ? decompressZstdUnit(compressed, { unitBytes: this.clusterSize, fail: failure })
+        : await inflateUnit(compressed, { wrapper: 'raw', unitBytes: this.clusterSize, lenient: true, fail: failure });
     if (out.length !== this.clusterSize) {
       throw fail('CORRUPT_DATA', `compressed cluster at ${host} inflates to ${out.length} bytes, not ${this.clusterSize}`);
     }
