@@ -5,7 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetImageCommand, ImagebuilderClient, ImportVmImageCommand } from '@aws-sdk/client-imagebuilder';
+import { GetImageCommand, ImagebuilderClient, ImportVmImageCommand, ListImagesCommand } from '@aws-sdk/client-imagebuilder';
 import { ImportImageCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, SANDBOX_CREDENTIALS, type Sandbox } from '../src/sandbox/index.js';
@@ -66,6 +66,10 @@ describe('diskport imagebuilder import-vm-image against the sandbox', () => {
     expect(await failureOf(client.send(new ImportVmImageCommand({ ...input, clientToken: 'other', vmImportTaskId: 'import-ami-0123456789abcdef0' })))).toMatchObject({ code: 'ResourceNotFoundException', status: 404 });
     expect(await failureOf(client.send(new ImportVmImageCommand({ ...input, clientToken: 'third', vmImportTaskId: failedTaskId })))).toMatchObject({ code: 'InvalidRequestException' });
     expect(await failureOf(client.send(new ImportVmImageCommand({ ...input, clientToken: 'fourth', semanticVersion: '1.0' })))).toMatchObject({ code: 'InvalidParameterValueException' });
+    // An operation the sandbox does not serve is refused as Image Builder, not answered by its S3.
+    const unserved = await failureOf(client.send(new ListImagesCommand({})));
+    expect(unserved).toMatchObject({ code: 'InvalidRequestException', status: 400 });
+    expect(unserved.message).toContain('ListImages');
     client.destroy();
   });
 

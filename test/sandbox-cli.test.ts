@@ -106,6 +106,29 @@ describe('diskport sandbox with the aws CLI', () => {
     expect(deleted.StatusMessage).toBe(OUTCOMES[code]!.message({ format: 'VMDK' }));
   });
 
+  it("the aws CLI's multipart calls: a multipart aws s3 cp, then list-parts, list-multipart-uploads and abort", async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'diskport-sandbox-multipart-'));
+    const big = join(folder, 'big.raw');
+    copyFileSync(fixture('mixed.raw'), big); // 40 MiB: over the CLI's 8 MiB multipart threshold
+    const copy = await aws(['s3', 'cp', '--only-show-errors', big, 's3://diskport-sandbox/cli/big.raw']);
+    expect(copy.status, copy.stderr).toBe(0);
+    const head = await aws(['s3api', 'head-object', '--bucket', 'diskport-sandbox', '--key', 'cli/big.raw']);
+    expect(head.json.ContentLength).toBe(40 * 1024 * 1024);
+
+    const key = 'cli/pending disk.vmdk';
+    const created = await aws(['s3api', 'create-multipart-upload', '--bucket', 'diskport-sandbox', '--key', key]);
+    const id = created.json.UploadId as string;
+    const part = await aws(['s3api', 'upload-part', '--bucket', 'diskport-sandbox', '--key', key, '--upload-id', id, '--part-number', '1', '--body', fixture('odd.raw')]);
+    expect(part.status, part.stderr).toBe(0);
+    const parts = await aws(['s3api', 'list-parts', '--bucket', 'diskport-sandbox', '--key', key, '--upload-id', id]);
+    expect(parts.json.Parts).toEqual([expect.objectContaining({ PartNumber: 1, Size: 5244416, ETag: part.json.ETag })]);
+    const pending = await aws(['s3api', 'list-multipart-uploads', '--bucket', 'diskport-sandbox']);
+    expect(pending.json.Uploads.map((upload: { Key: string; UploadId: string }) => [upload.Key, upload.UploadId])).toEqual([[key, id]]);
+    const aborted = await aws(['s3api', 'abort-multipart-upload', '--bucket', 'diskport-sandbox', '--key', key, '--upload-id', id]);
+    expect(aborted.status, aborted.stderr).toBe(0);
+    expect((await aws(['s3api', 'list-multipart-uploads', '--bucket', 'diskport-sandbox'])).json?.Uploads ?? []).toEqual([]);
+  });
+
   it('cancels with cancel-import-task, and answers --dry-run, a bad Format and an unknown task as EC2 does', async () => {
     const cancelling = (async () => {
       const { s3 } = clientsFor({ s3Endpoint: slow.env.AWS_ENDPOINT_URL_S3!, ec2Endpoint: slow.env.AWS_ENDPOINT_URL_EC2! });

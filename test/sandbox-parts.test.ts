@@ -1,14 +1,25 @@
 /** The sandbox's parts on their own: the EC2 query parser, the outcome table, the standalone S3 server. */
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { RULES } from '../src/preflight/index.js';
 import { REFUSAL_CODES } from '../src/preflight/refusals.js';
 import { FAILING_WARNINGS, OUTCOMES } from '../src/sandbox/outcomes.js';
 import { parseInput } from '../src/sandbox/query.js';
-import { DEFAULT_BUCKET, startSandboxS3 } from '../src/sandbox/s3.js';
+import { DEFAULT_BUCKET, SANDBOX_REGION, startSandboxS3 } from '../src/sandbox/s3.js';
 import { Ec2Fault } from '../src/sandbox/faults.js';
 import { expectDiskError } from './helpers.js';
-import { clientsFor } from './sandbox-helpers.js';
+import { clientsFor, failureOf } from './sandbox-helpers.js';
 
 const fields = (entries: Record<string, string>) => new Map(Object.entries(entries));
 
@@ -108,6 +119,75 @@ describe('startSandboxS3', () => {
       await expectDiskError(startSandboxS3({ port: Number(new URL(first.endpoint).port) }), 'USAGE');
     } finally {
       await first.close();
+    }
+  });
+});
+
+describe('the multipart calls the sandbox adds to s3rver', () => {
+  it('ListParts and ListMultipartUploads page, filter and echo keys as S3 does; Abort removes; Complete still works', async () => {
+    const server = await startSandboxS3();
+    const { s3, ec2 } = clientsFor({ s3Endpoint: server.endpoint, ec2Endpoint: server.endpoint });
+    ec2.destroy();
+    const Bucket = DEFAULT_BUCKET;
+    const start = async (Key: string) => (await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }))).UploadId!;
+    try {
+      const odd = 'disks/a b+<c>&ü.vmdk';
+      const [first, second, other] = [await start(odd), await start(odd), await start('other/x.raw')];
+      const sizes = [5 * 1024 * 1024, 5 * 1024 * 1024, 3];
+      const etags: string[] = [];
+      for (const [index, size] of sizes.entries()) {
+        const reply = await s3.send(new UploadPartCommand({ Bucket, Key: odd, UploadId: first, PartNumber: index + 1, Body: Buffer.alloc(size, index + 1) }));
+        etags.push(reply.ETag!);
+      }
+
+      const parts = await s3.send(new ListPartsCommand({ Bucket, Key: odd, UploadId: first }));
+      expect(parts.Parts!.map((part) => [part.PartNumber, part.Size, part.ETag])).toEqual(sizes.map((size, i) => [i + 1, size, etags[i]]));
+      expect(parts.IsTruncated).toBe(false);
+      const page = await s3.send(new ListPartsCommand({ Bucket, Key: odd, UploadId: first, MaxParts: 2 }));
+      expect([page.Parts!.map((part) => part.PartNumber), page.IsTruncated, page.NextPartNumberMarker]).toEqual([[1, 2], true, '2']);
+      const rest = await s3.send(new ListPartsCommand({ Bucket, Key: odd, UploadId: first, PartNumberMarker: '2' }));
+      expect(rest.Parts!.map((part) => part.PartNumber)).toEqual([3]);
+      expect((await s3.send(new ListPartsCommand({ Bucket, Key: odd, UploadId: second }))).Parts ?? []).toEqual([]);
+
+      const all = await s3.send(new ListMultipartUploadsCommand({ Bucket }));
+      const ordered = [[odd, [first, second].sort()[0]], [odd, [first, second].sort()[1]], ['other/x.raw', other]];
+      expect(all.Uploads!.map((upload) => [upload.Key, upload.UploadId])).toEqual(ordered);
+      expect(all.Uploads![0]!.Initiated!.getTime()).toBeGreaterThan(Date.now() - 60_000);
+      const prefixed = await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: 'other/' }));
+      expect(prefixed.Uploads!.map((upload) => upload.UploadId)).toEqual([other]);
+      const firstPage = await s3.send(new ListMultipartUploadsCommand({ Bucket, MaxUploads: 1 }));
+      expect([firstPage.Uploads!.length, firstPage.IsTruncated, firstPage.NextKeyMarker]).toEqual([1, true, odd]);
+      const nextPage = await s3.send(
+        new ListMultipartUploadsCommand({ Bucket, KeyMarker: firstPage.NextKeyMarker, UploadIdMarker: firstPage.NextUploadIdMarker }),
+      );
+      expect(nextPage.Uploads!.map((upload) => [upload.Key, upload.UploadId])).toEqual(ordered.slice(1));
+
+      await s3.send(new AbortMultipartUploadCommand({ Bucket, Key: odd, UploadId: second }));
+      expect(await failureOf(s3.send(new ListPartsCommand({ Bucket, Key: odd, UploadId: second })))).toMatchObject({ code: 'NoSuchUpload', status: 404 });
+      expect(await failureOf(s3.send(new AbortMultipartUploadCommand({ Bucket, Key: odd, UploadId: second })))).toMatchObject({ code: 'NoSuchUpload' });
+      // An upload id under another key, or one that is not s3rver's shape, names no upload.
+      expect(await failureOf(s3.send(new ListPartsCommand({ Bucket, Key: 'other/x.raw', UploadId: first })))).toMatchObject({ code: 'NoSuchUpload' });
+      expect(await failureOf(s3.send(new AbortMultipartUploadCommand({ Bucket, Key: odd, UploadId: '../../../etc' })))).toMatchObject({ code: 'NoSuchUpload' });
+
+      const MultipartUpload = { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) };
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket, Key: odd, UploadId: first, MultipartUpload }));
+      const object = await s3.send(new GetObjectCommand({ Bucket, Key: odd }));
+      expect((await object.Body!.transformToByteArray()).length).toBe(sizes.reduce((sum, size) => sum + size, 0));
+      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket }))).Uploads!.map((upload) => upload.UploadId)).toEqual([other]);
+
+      expect(await failureOf(s3.send(new ListMultipartUploadsCommand({ Bucket: 'no-such-bucket' })))).toMatchObject({ code: 'NoSuchBucket', status: 404 });
+      const stranger = new S3Client({
+        endpoint: server.endpoint,
+        region: SANDBOX_REGION,
+        credentials: { accessKeyId: 'AKIDSTRANGER', secretAccessKey: 'x' },
+        forcePathStyle: true,
+        maxAttempts: 1,
+      });
+      expect(await failureOf(stranger.send(new ListMultipartUploadsCommand({ Bucket })))).toMatchObject({ code: 'InvalidAccessKeyId', status: 403 });
+      stranger.destroy();
+    } finally {
+      s3.destroy();
+      await server.close();
     }
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Uploads to s3rver (the sandbox's S3, in-process): byte-equal round trips around the part boundaries, the CLI's
- * output, verify, and the failures that happen before any part is sent. The multipart calls s3rver lacks
- * (ListParts, Abort, ListMultipartUploads) are exercised against Ceph RGW in upload-rgw.test.ts.
+ * output, verify, and the failures that happen before any part is sent. Faults, aborts and resume run against
+ * this server and Ceph RGW alike in upload-multipart.test.ts.
  */
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,8 @@
 /**
  * The sandbox's Image Builder endpoint (REST-JSON): `PUT /ImportVmImage` makes a base image from a completed
  * sandbox import task, `GET /GetImage?imageBuildVersionArn=…` describes it. Requests are told apart from S3 by
- * their path: `/ImportVmImage` and `/GetImage` hold upper-case letters, which S3 bucket names never do. Errors are
+ * their path: Image Builder's are `/OperationName`, with upper-case letters, which S3 bucket names never hold, so
+ * an operation the sandbox does not serve (ListImages, …) gets Image Builder's error, not S3's. Errors are
  * AWS-shaped (`x-amzn-ErrorType` header, `{"message"}` body); the request's own checks are diskport's Image
  * Builder rules (src/awscli/imagebuilder.ts), answered as InvalidParameterValueException.
  */
@@ -14,13 +15,14 @@ import { ACCOUNT_ID } from './render.js';
 import { SANDBOX_REGION } from './s3.js';
 import type { TaskStore } from './tasks.js';
 
-const PATHS = ['/ImportVmImage', '/GetImage'];
+/** `/ImportVmImage`, `/ListImages`, …: one segment, starting with a capital. */
+const OPERATION_PATH = /^\/[A-Z][A-Za-z]*$/;
 /** An ImportVmImage body is a few hundred bytes; a larger one is refused unread. */
 const MAX_BODY_BYTES = 64 * 1024;
 const SCOPE = /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
 
 export function isImagebuilderRequest(request: IncomingMessage): boolean {
-  return PATHS.includes(pathOf(request));
+  return OPERATION_PATH.test(pathOf(request));
 }
 
 class Fault extends Error {
@@ -54,7 +56,7 @@ export function imagebuilderHandler(store: TaskStore): Handler {
       const answer =
         operation === 'ImportVmImage' && request.method === 'PUT' ? importVmImage(await readBody(request), region, store, images, tokens)
         : operation === 'GetImage' && request.method === 'GET' ? getImage(new URL(request.url ?? '/', 'http://sandbox').searchParams.get('imageBuildVersionArn'), images)
-        : fault('InvalidRequestException', 400, `${request.method} ${operation} is not an Image Builder operation of the sandbox`);
+        : fault('InvalidRequestException', 400, `${request.method} ${operation} is not an Image Builder operation the sandbox serves (it serves ImportVmImage and GetImage)`);
       send(response, 200, { requestId, ...answer }, requestId);
     } catch (error) {
       if (!(error instanceof Fault)) throw error;

@@ -1,6 +1,6 @@
 /**
- * The sandbox's S3: s3rver, in-process, on loopback. Path-style only (the endpoint is an IP address), with the
- * default bucket created at start. s3rver checks that the access key is its own (`S3RVER`) but not the SigV4
+ * The sandbox's S3: s3rver, in-process, on loopback, with the multipart listing and abort calls it lacks added
+ * (s3-uploads.ts). Path-style only (the endpoint is an IP address), with the default bucket created at start. s3rver checks that the access key is its own (`S3RVER`) but not the SigV4
  * signature, so any client given SANDBOX_CREDENTIALS gets in.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { listen, type Handler, type RequestLog } from './http.js';
+import { createUploadsHandler } from './s3-uploads.js';
 
 /** The one key pair s3rver knows; the EC2 endpoint accepts any. */
 export const SANDBOX_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -49,8 +50,11 @@ export async function createS3Service(options: Pick<SandboxS3Options, 'directory
   });
   await s3rver.configureBuckets();
   const handle = s3rver.callback();
+  const uploads = createUploadsHandler(directory, SANDBOX_CREDENTIALS.accessKeyId);
   return {
-    handle: (request, response) => handle(request, response),
+    handle: async (request, response) => {
+      if (!(await uploads(request, response))) handle(request, response);
+    },
     dispose: async () => {
       if (ownDirectory) await rm(directory, { recursive: true, force: true });
     },

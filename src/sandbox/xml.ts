@@ -33,6 +33,6 @@ function content(value: Exclude<XmlValue, undefined>): string {
   return escapeText(String(value));
 }
 
-function escapeText(text: string): string {
+export function escapeText(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 }

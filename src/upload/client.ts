@@ -1,6 +1,6 @@
 /**
  * The S3 client every upload, verify and S3 read uses, configured so that the same requests work on AWS S3,
- * on Ceph RGW 16 and on s3rver. What was found on those servers (tests in test/upload-rgw.test.ts):
+ * on Ceph RGW 16 and on s3rver. What was found on those servers (tests in test/upload-multipart.test.ts):
  *
  * - The SDK's default checksum mode (WHEN_SUPPORTED) sends a stream body as `aws-chunked` with a trailing
  *   checksum; RGW 16 answers that with 411 MissingContentLength. With WHEN_REQUIRED the SDK adds checksums only

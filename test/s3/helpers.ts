@@ -57,7 +57,7 @@ export async function objectBytes(client: S3Client, bucket: string, key: string)
   return Buffer.from(await reply.Body!.transformToByteArray());
 }
 
-/** The multipart uploads the server still holds for the bucket (RGW; s3rver lacks the call). */
+/** The multipart uploads the server still holds for the bucket. */
 export async function pendingUploads(client: S3Client, bucket: string): Promise<{ key: string; uploadId: string }[]> {
   const reply = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   return (reply.Uploads ?? []).map((upload) => ({ key: upload.Key!, uploadId: upload.UploadId! }));
